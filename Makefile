@@ -1,0 +1,44 @@
+# Single entry point: `make demo` and `make test` set up what they need (idempotently), then run.
+SHELL := /bin/bash
+VENV ?= .venv
+LAVA_VENV ?= .venv-lava
+PYTHON312 ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null); do $$p -c 'import sys; assert sys.version_info[:2]==(3,12)' 2>/dev/null && { echo $$p; break; }; done)
+PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null); do $$p -c 'import sys; assert sys.version_info[:2]==(3,10)' 2>/dev/null && { echo $$p; break; }; done)
+PY := $(VENV)/bin/python
+# torch on a busy 2-core machine is usually fastest with one thread
+export FEMSNN_TORCH_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+export MPLBACKEND ?= Agg
+
+.PHONY: venv lava-venv demo test test-unit test-mpi test-lava bench clean
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "error: Python 3.12 not found (set PYTHON312=...)"; exit 1; }
+	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+lava-venv: $(LAVA_VENV)/.stamp
+$(LAVA_VENV)/.stamp: femsnn/loihi/requirements-lava.txt
+	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (set PYTHON310=...)"; exit 1; }
+	@test -x $(LAVA_VENV)/bin/python || $(PYTHON310) -m venv $(LAVA_VENV)
+	$(LAVA_VENV)/bin/python -m pip install -q -r femsnn/loihi/requirements-lava.txt
+	@touch $@
+
+demo: venv
+	$(VENV)/bin/femsnn simulate examples/cylinder/reference.toml
+
+test: venv lava-venv
+	$(PY) -m pytest -q -m "not mpi" tests
+	$(MAKE) --no-print-directory test-mpi
+
+test-mpi: venv
+	$(VENV)/bin/mpiexec -n 2 $(PY) -m pytest -q -m mpi -p no:cacheprovider tests
+
+bench: venv
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(LAVA_VENV) .pytest_cache
