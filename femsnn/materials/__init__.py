@@ -2,5 +2,39 @@
 
 from femsnn.materials.base import Material, MaterialInputError, MaterialResponse
 from femsnn.materials.driver import DriveResult, drive
+from femsnn.materials.elastic import LinearElastic, elastic_stiffness, lame_moduli
+from femsnn.materials.j2 import J2Plasticity
+from femsnn.materials.registry import (
+    MATERIAL_SCHEMAS,
+    ElasticConfig,
+    SpikingConfig,
+    J2Config,
+    MaterialConfig,
+    UniaxialConfig,
+    make_material,
+    material_types,
+    parse_material_config,
+)
+from femsnn.materials.uniaxial import UniaxialPlasticity
 
-__all__ = ["DriveResult", "Material", "MaterialInputError", "MaterialResponse", "drive"]
+__all__ = [
+    "MATERIAL_SCHEMAS",
+    "DriveResult",
+    "ElasticConfig",
+    "SpikingConfig",
+    "J2Config",
+    "J2Plasticity",
+    "LinearElastic",
+    "Material",
+    "MaterialConfig",
+    "MaterialInputError",
+    "MaterialResponse",
+    "UniaxialConfig",
+    "UniaxialPlasticity",
+    "drive",
+    "elastic_stiffness",
+    "lame_moduli",
+    "make_material",
+    "material_types",
+    "parse_material_config",
+]

@@ -40,7 +40,10 @@ def drive(
     if not np.all(np.isfinite(paths)):
         raise MaterialInputError("strain_paths contain NaN or inf")
     n_paths, n_steps, n = paths.shape
-    steps = np.broadcast_to(np.asarray(dt, dtype=float), (n_steps,))
+    steps = np.asarray(dt, dtype=float)
+    if steps.ndim > 1 or steps.size not in (1, n_steps):
+        raise MaterialInputError(f"dt must be a scalar or one value per step ({n_steps}), got shape {steps.shape}")
+    steps = np.broadcast_to(steps.reshape(-1), (n_steps,))
     history = material.initial_history(n_paths)
     stress = np.empty((n_paths, n_steps, n))
     tangents = np.empty((n_paths, n_steps, n, n)) if tangent else None

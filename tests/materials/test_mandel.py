@@ -1,0 +1,65 @@
+"""Mandel conventions: round trips, work conjugacy, shear scaling, projector and von Mises stress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from femsnn.mandel import (
+    SQRT2,
+    StressState,
+    deviatoric_projector,
+    engineering_to_mandel,
+    from_mandel,
+    identity,
+    to_mandel,
+    von_mises,
+)
+
+
+def random_symmetric(n: int, seed: int) -> np.ndarray:
+    a = np.random.default_rng(seed).normal(size=(n, 3, 3))
+    return 0.5 * (a + np.swapaxes(a, 1, 2))
+
+
+def test_round_trips():
+    tensors = random_symmetric(5, 0)
+    np.testing.assert_allclose(from_mandel(to_mandel(tensors)), tensors, rtol=1e-15)
+    vectors = np.random.default_rng(1).normal(size=(5, 4))
+    np.testing.assert_allclose(to_mandel(from_mandel(vectors), 4), vectors, rtol=1e-15)
+    assert to_mandel(tensors, 1).shape == (5, 1)
+
+
+def test_dot_product_of_mandel_vectors_is_double_contraction():
+    stress, strain = random_symmetric(5, 2), random_symmetric(5, 3)
+    np.testing.assert_allclose(
+        np.einsum("pi,pi->p", to_mandel(stress), to_mandel(strain)), np.einsum("pij,pij->p", stress, strain), rtol=1e-13
+    )
+
+
+def test_engineering_shear_is_rescaled():
+    voigt = np.array([1.0, 2.0, 3.0, 2 * 0.4, 2 * 0.5, 2 * 0.6])  # gamma = 2 e
+    np.testing.assert_allclose(engineering_to_mandel(voigt), [1, 2, 3, SQRT2 * 0.4, SQRT2 * 0.5, SQRT2 * 0.6])
+
+
+@pytest.mark.parametrize("size", [6, 4])
+def test_deviatoric_projector_removes_the_trace(size):
+    projector = deviatoric_projector(size)
+    vectors = np.random.default_rng(4).normal(size=(3, size))
+    deviators = vectors @ projector
+    np.testing.assert_allclose(deviators[:, :3].sum(axis=1), 0.0, atol=1e-15)
+    np.testing.assert_allclose(projector @ projector, projector, atol=1e-15)
+    np.testing.assert_allclose(identity(size) @ projector, 0.0, atol=1e-15)
+
+
+def test_von_mises_of_uniaxial_and_shear_stress():
+    uniaxial = np.array([[250.0, 0, 0, 0, 0, 0]])
+    shear = np.array([[0, 0, 0, SQRT2 * 100.0, 0, 0]])
+    np.testing.assert_allclose(von_mises(uniaxial), 250.0, rtol=1e-15)
+    np.testing.assert_allclose(von_mises(shear), np.sqrt(3) * 100.0, rtol=1e-15)
+    np.testing.assert_allclose(von_mises(shear[:, :4]), np.sqrt(3) * 100.0, rtol=1e-15)
+
+
+def test_stress_state_sizes_and_names():
+    assert [s.size for s in StressState] == [6, 4, 1]
+    assert StressState("plane_strain").component_names == ("xx", "yy", "zz", "xy")
