@@ -25,7 +25,13 @@ import numpy as np
 from femsnn.mandel import StressState, deviatoric_projector
 from femsnn.materials.base import History, Material, MaterialResponse
 from femsnn.materials.elastic import elastic_stiffness, lame_moduli
-from femsnn.materials.parameters import check_non_negative, check_poisson, check_positive, check_stress_state
+from femsnn.materials.parameters import (
+    YIELD_TOLERANCE,
+    check_non_negative,
+    check_poisson,
+    check_positive,
+    check_stress_state,
+)
 
 #: points per chunk: large enough to amortise numpy's per-call cost (~1 us), small enough that the
 #: chunk's work arrays (~0.5 kB per point in 3d) stay in cache; 8192 was among the fastest of 1024..16384
@@ -109,7 +115,9 @@ class J2Plasticity(Material):
         np.subtract(norm, SQRT_2_3 * self.sigma_y, out=dgamma)
         if self.H_iso > 0:
             dgamma -= (SQRT_2_3 * self.H_iso) * eq_plastic_strain
-        np.maximum(dgamma, 0.0, out=dgamma)
+        # a point counts as plastic only beyond a rounding-level band: points that ended the last
+        # step on the yield surface must not flip to plastic on round-off (unloading would fail)
+        np.copyto(dgamma, 0.0, where=dgamma <= YIELD_TOLERANCE * SQRT_2_3 * self.sigma_y)
         dgamma *= 1.0 / (2.0 * self.mu + (2.0 / 3.0) * (self.H_iso + self.H_kin))
         np.multiply(dgamma, SQRT_2_3, out=eq_plastic_strain_out)
         eq_plastic_strain_out += eq_plastic_strain

@@ -43,3 +43,6 @@ def check_stress_state(stress_state: str | StressState, allowed: tuple[StressSta
         ok = " or ".join(repr(s.value) for s in allowed)
         raise MaterialInputError(f"{owner} works in stress state {ok}, not {state.value!r}")
     return state
+
+#: trial yield functions below this fraction of the yield stress count as elastic (round-off band)
+YIELD_TOLERANCE = 1e-10

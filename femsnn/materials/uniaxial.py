@@ -18,7 +18,7 @@ import numpy as np
 
 from femsnn.mandel import StressState
 from femsnn.materials.base import History, Material, MaterialResponse
-from femsnn.materials.parameters import check_non_negative, check_positive, check_stress_state
+from femsnn.materials.parameters import YIELD_TOLERANCE, check_non_negative, check_positive, check_stress_state
 
 
 class UniaxialPlasticity(Material):
@@ -53,7 +53,7 @@ class UniaxialPlasticity(Material):
         trial_stress = E * (strain[:, 0] - plastic_strain)
         xi = trial_stress - back_stress
         f = np.abs(xi) - (self.sigma_y + self.K_iso * alpha)
-        dgamma = np.maximum(f, 0.0) / (E + self.K_iso + self.K_kin)
+        dgamma = np.where(f > YIELD_TOLERANCE * self.sigma_y, f, 0.0) / (E + self.K_iso + self.K_kin)
         flow = dgamma * np.sign(xi)
         stress = (trial_stress - E * flow)[:, None]
         trial = {

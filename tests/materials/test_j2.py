@@ -246,3 +246,17 @@ def test_describe_lists_parameters():
         "H_iso": 1.0,
         "H_kin": 2.0,
     }
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize(("H_iso", "H_kin"), [(0.0, 0.0), (2.0e3, 0.0)])
+def test_point_on_the_yield_surface_reevaluated_at_its_strain_stays_elastic(state, H_iso, H_kin):
+    """Round-off must not flip a converged plastic point to plastic again at an unchanged strain."""
+    material = j2(state, H_iso, H_kin)
+    strain, history = loaded_state(material, 50, 6e-3, seed=4)
+    strain = 1.5 * strain  # reloading past the previous peak
+    committed = material.update(strain, history).history
+    assert (committed["equivalent_plastic_strain"] > history["equivalent_plastic_strain"]).sum() >= 45
+    again = material.update(strain, committed)
+    np.testing.assert_array_equal(again.history["equivalent_plastic_strain"], committed["equivalent_plastic_strain"])
+    np.testing.assert_allclose(again.tangent, np.broadcast_to(material.elastic_tangent, again.tangent.shape), rtol=1e-12)
