@@ -37,7 +37,7 @@ test: venv lava-venv
 test-mpi: venv
 	$(VENV)/bin/mpiexec -n 2 $(PY) -m pytest -q -m mpi -p no:cacheprovider tests
 
-bench: venv
+bench: venv lava-venv
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:

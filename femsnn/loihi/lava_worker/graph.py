@@ -1,0 +1,190 @@
+"""The Lava process graph of an exported network: built and compiled once, then fed batch after batch.
+
+Graph: StreamInput -> Dense -> layer0 -> Dense -> layer1 ... -> (last layer's membrane) Dense ->
+integrators -> Dense -> integrators; rlif/slstm layers also have a recurrent Dense from ``r_out``
+back into their own ``a_in``. Every Dense adds one step of delay, so a process ``d`` Dense hops
+from the input sees sequence step t at Lava step origin + d + t. One Extractor receives the last
+decoder stage's membranes and every layer's spike count (each in its slot of the readout vector);
+the worker realigns them by each source's delay. A batch of B sequences of T steps runs B·T + D steps (D: the output's
+delay), with zero inputs at the end to drain the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
+from lava.proc.dense.process import Dense
+from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+from lava.utils.weightutils import SignMode
+
+from .network import Network
+from .processes.neurons import LeakyIntegrators, LeakyNeurons, SLSTMNeurons, StreamInput
+from .quantise import FixedDense, from_state_units, quantise_network, to_state_units
+
+BACKENDS = ("sim-float", "sim-fixed", "hw")
+GRADED_MESSAGE_BITS = 24
+#: sequence steps the host may send ahead of what it has received (below the channel buffers)
+WINDOW = 32
+_BUFFER = 2 * WINDOW
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Standardised outputs (B, T, n_outputs) and spike counts per step and layer (B, T, n_layers)."""
+
+    outputs: np.ndarray
+    spike_counts: np.ndarray
+
+
+def _dense(weight: np.ndarray | FixedDense, graded: bool, name: str) -> Dense:
+    """A Lava Dense for a float matrix or a fixed-point one (mantissas, shared exponent)."""
+    bits = GRADED_MESSAGE_BITS if graded else 0
+    if isinstance(weight, FixedDense):
+        return Dense(
+            weights=weight.weights,
+            weight_exp=weight.exponent,
+            num_weight_bits=8,
+            sign_mode=SignMode.MIXED,
+            num_message_bits=bits,
+            name=name,
+        )
+    return Dense(weights=weight, num_message_bits=bits, name=name)
+
+
+class LavaNetwork:
+    """An exported network as a compiled Lava graph on one backend; :meth:`run` streams batches through it."""
+
+    def __init__(self, net: Network, backend: str) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.net = net
+        self.fixed = backend != "sim-float"
+        params = quantise_network(net) if self.fixed else net  # same attribute names, integer or float values
+        n_vote, n_layers = net.decoder[-1].n_neurons, len(net.layers)
+        readout_size = n_vote + n_layers
+        self.input = StreamInput(shape=(net.n_inputs,), buffer_size=_BUFFER)
+        self.output = Extractor(shape=(readout_size,), buffer_size=_BUFFER)
+        self.layer_delays = [i + 1 for i in range(n_layers)]
+        self.output_delay = n_layers + len(net.decoder)
+        self.sequence_processes: list[LeakyNeurons | SLSTMNeurons | LeakyIntegrators] = []
+        source = self.input.out_port
+        for i, layer in enumerate(params.layers):
+            common = dict(
+                threshold=layer.threshold,
+                bias=layer.bias,
+                reset=layer.reset,
+                delay=self.layer_delays[i],
+                readout_size=readout_size,
+                readout_offset=n_vote + i,
+                name=f"layer{i}",
+            )
+            neurons = SLSTMNeurons(**common) if layer.kind == "slstm" else LeakyNeurons(beta=layer.beta, **common)
+            synapse = _dense(layer.input_weight, graded=i == 0, name=f"layer{i}.input")
+            source.connect(synapse.s_in)
+            synapse.a_out.connect(neurons.a_in)
+            if layer.recurrent_weight is not None:
+                feedback = _dense(layer.recurrent_weight, graded=layer.kind == "slstm", name=f"layer{i}.recurrent")
+                neurons.r_out.connect(feedback.s_in)
+                feedback.a_out.connect(neurons.a_in)
+            neurons.readout.connect(self.output.in_port)
+            self.sequence_processes.append(neurons)
+            source = neurons.s_out
+        source = neurons.v_out
+        for j, stage in enumerate(params.decoder):
+            last = j == len(net.decoder) - 1
+            integrators = LeakyIntegrators(
+                beta=stage.beta,
+                bias=stage.bias,
+                delay=n_layers + 1 + j,
+                readout_size=readout_size,
+                readout_offset=0 if last else None,
+                name=f"decoder{j}",
+            )
+            synapse = _dense(stage.weight, graded=True, name=f"decoder{j}.input")
+            source.connect(synapse.s_in)
+            synapse.a_out.connect(integrators.a_in)
+            self.sequence_processes.append(integrators)
+            source = integrators.v_out
+        integrators.readout.connect(self.output.in_port)
+        config = Loihi2HwCfg if backend == "hw" else Loihi2SimCfg
+        untagged = {Extractor: PyLoihiExtractorModel}
+        self.input.create_runtime(run_cfg=config(select_tag="fixed_pt" if self.fixed else "floating_pt", exception_proc_model_map=untagged))
+        self.steps_run, self.period = 0, 0
+        self._start()
+
+    def _start(self) -> None:
+        """Run one idle step: Lava sets Vars (period, origin) only on a runtime that has started."""
+        with self._process_errors():
+            self.input.run(condition=RunSteps(num_steps=1, blocking=False))
+            self.input.send(np.zeros(self.net.n_inputs))
+            self.output.receive()
+            self.input.wait()
+        self.steps_run = 1
+
+    @contextmanager
+    def _process_errors(self) -> Iterator[None]:
+        """Add the ProcessModels' tracebacks to Lava's RuntimeError (Lava only logs them at INFO level)."""
+        try:
+            yield
+        except RuntimeError as exc:
+            actors = self.input.runtime._messaging_infrastructure.actors
+            details = "\n".join(actor.exception[1] for actor in actors if actor.exception)
+            raise RuntimeError(f"{exc}\n{details}" if details else str(exc)) from exc
+
+    @property
+    def n_processes(self) -> int:
+        """Lava processes in the graph (each a separate OS process in simulation)."""
+        return len(self.input.runtime._executable.process_list)
+
+    def _align(self, period: int) -> None:
+        """Tell every sequence process where the next batch starts and how long its sequences are."""
+        origin = np.array([self.steps_run + 1])
+        for proc in self.sequence_processes:
+            proc.origin.set(origin)
+            if period != self.period:
+                proc.period.set(np.array([period]))
+        self.period = period
+
+    def run(self, x_std: np.ndarray, progress: Callable[[int, int], None] | None = None) -> BatchResult:
+        """Stream standardised sequences (B, T, n_inputs) through the graph; progress(done, total) in Lava steps."""
+        batch, steps, n_in = x_std.shape
+        payload = to_state_units(x_std).astype(np.float64) if self.fixed else np.asarray(x_std, dtype=np.float64)
+        stream = np.zeros((batch * steps + self.output_delay, n_in))
+        stream[: batch * steps] = payload.reshape(batch * steps, n_in)
+        total = stream.shape[0]
+        received = np.empty((total, self.output.in_port.shape[0]))
+        with self._process_errors():
+            self._align(steps)
+            self.input.run(condition=RunSteps(num_steps=total, blocking=False))
+            sent = 0
+            for i in range(total):
+                while sent < min(total, i + WINDOW):
+                    self.input.send(stream[sent])
+                    sent += 1
+                received[i] = self.output.receive()
+                if progress is not None and (i + 1) % WINDOW == 0:
+                    progress(i + 1, total)
+            self.input.wait()
+        self.steps_run += total
+        return self._realign(received, batch, steps)
+
+    def _realign(self, received: np.ndarray, batch: int, steps: int) -> BatchResult:
+        """Undo each source's pipeline delay: rows of Lava steps -> (B, T, ...) sequences."""
+        n_vote = self.net.decoder[-1].n_neurons
+        span = batch * steps
+        last_stage = received[self.output_delay : self.output_delay + span, :n_vote]
+        if self.fixed:
+            last_stage = from_state_units(last_stage)
+        outputs = self.net.vote(last_stage).reshape(batch, steps, self.net.n_outputs)
+        counts = np.stack([received[d : d + span, n_vote + i] for i, d in enumerate(self.layer_delays)], axis=-1)
+        counts = counts.reshape(batch, steps, len(self.layer_delays))
+        return BatchResult(outputs=outputs, spike_counts=np.rint(counts).astype(np.int64))
+
+    def stop(self) -> None:
+        """Release the Lava runtime and its processes."""
+        self.input.stop()
