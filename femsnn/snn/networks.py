@@ -1,0 +1,222 @@
+"""Regressor networks: the spiking regressor of the paper (eqs. 10-13, 29) and its LSTM baseline (eq. 30).
+
+Both follow :class:`femsnn.snn.base.Regressor` (explicit state, pure ``step``); their architecture
+round-trips through a JSON-able dict (:func:`regressor_spec` / :func:`build_regressor`) so that model
+artefacts can store it next to the ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Literal, get_args
+
+import torch
+from pydantic import Field, PositiveFloat, PositiveInt
+from torch import Tensor, nn
+
+from femsnn.config import ConfigError, Strict, parse_config
+from femsnn.snn.base import Regressor, State, check_step_input
+from femsnn.snn.decoder import MembraneDecoder
+from femsnn.snn.neurons import LIF, LIF_BETA_INIT, RLIF, SLSTM, Reset, SpikingLayer
+from femsnn.snn.surrogate import DEFAULT_SLOPE
+
+Neuron = Literal["lif", "rlif", "slstm"]
+NEURONS: tuple[str, ...] = get_args(Neuron)
+_LAYERS: dict[str, type[SpikingLayer]] = {"lif": LIF, "rlif": RLIF, "slstm": SLSTM}
+
+
+def substate(state: Mapping[str, Tensor], prefix: str) -> State:
+    """The entries of state under ``prefix.``, with the prefix removed."""
+    head = prefix + "."
+    return {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
+
+
+def prefixed(state: Mapping[str, Tensor], prefix: str) -> State:
+    """state with every name put under ``prefix.``."""
+    return {f"{prefix}.{k}": v for k, v in state.items()}
+
+
+class SpikingRegressor(Regressor):
+    """Constant-current input -> spiking layers ``layer0``.. -> membrane ``decoder`` -> population vote.
+
+    The real input x_t drives the first layer at every step (eq. 10); layers pass spikes on; the
+    decoder reads the last layer's real membrane (as coded by the authors). State names:
+    ``layer{i}.membrane`` (+ ``layer{i}.cell`` for SLSTM), ``decoder.membrane1``, ``decoder.membrane2``.
+    Initialised as the authors' code: decoder β = 0.1 for (R)LIF networks, uniform in [0, 1] for SLSTM.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        neuron: Neuron = "slstm",
+        hidden: Sequence[int] = (64, 64, 64),
+        population: int = 32,
+        reset: Reset = "subtract",
+        surrogate_slope: float = DEFAULT_SLOPE,
+    ) -> None:
+        super().__init__()
+        if neuron not in NEURONS:
+            raise ValueError(f"neuron must be one of {NEURONS}, got {neuron!r}")
+        if len(hidden) == 0:
+            raise ValueError("hidden must list at least one layer size")
+        sizes = [int(n_inputs), *(int(h) for h in hidden)]
+        self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
+        self.neuron, self.hidden, self.population = neuron, tuple(sizes[1:]), int(population)
+        self.reset, self.surrogate_slope = reset, float(surrogate_slope)
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            self.add_module(f"layer{i}", _LAYERS[neuron](n_in, n_out, reset, surrogate_slope))
+        decoder_beta = None if neuron == "slstm" else LIF_BETA_INIT
+        self.decoder = MembraneDecoder(sizes[-1], self.n_outputs, self.population, beta_init=decoder_beta)
+        spec = {}
+        for i, layer in enumerate(self.spiking_layers):
+            spec.update(prefixed(layer.state_spec, f"layer{i}"))
+        self._state_spec = spec | prefixed(self.decoder.state_spec, "decoder")
+
+    @property
+    def spiking_layers(self) -> list[SpikingLayer]:
+        """The spiking layers, input side first."""
+        return [getattr(self, f"layer{i}") for i in range(len(self.hidden))]
+
+    @property
+    def state_spec(self) -> dict[str, tuple[int, ...]]:
+        """``layer{i}.membrane`` (+ ``layer{i}.cell``), ``decoder.membrane1``, ``decoder.membrane2``."""
+        return dict(self._state_spec)
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One time step of the whole network: x (B, n_inputs) -> y (B, n_outputs), new state."""
+        check_step_input(x, state, self.n_inputs, self._state_spec)
+        new_state: State = {}
+        signal = x
+        for i, layer in enumerate(self.spiking_layers):
+            signal, layer_state = layer.step(signal, substate(state, f"layer{i}"))
+            new_state.update(prefixed(layer_state, f"layer{i}"))
+        y, decoder_state = self.decoder.step(layer_state["membrane"], substate(state, "decoder"))
+        new_state.update(prefixed(decoder_state, "decoder"))
+        return y, new_state
+
+    def spikes(self, state: State) -> dict[str, Tensor]:
+        """Per-layer spikes {``layer{i}``: (B, n_i)} of the step that produced state (for spike-rate monitoring)."""
+        return {f"layer{i}": layer.spikes(substate(state, f"layer{i}")) for i, layer in enumerate(self.spiking_layers)}
+
+
+class LSTMRegressor(Regressor):
+    """The paper's baseline (eq. 30): ``lstm`` (torch LSTM, ``layers`` × ``hidden``) -> ``linear1`` ->
+    LeakyReLU -> ``linear2`` (hidden -> population·n_outputs) -> population mean per output.
+
+    State names ``layer{i}.hidden``, ``layer{i}.cell``. ``forward`` runs torch's fused multi-step LSTM;
+    ``step`` runs one step of it; both give the same numbers.
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, hidden: int = 64, layers: int = 3, population: int = 32) -> None:
+        super().__init__()
+        if min(n_inputs, n_outputs, hidden, layers, population) < 1:
+            raise ValueError(
+                f"sizes must be positive, got n_inputs={n_inputs}, n_outputs={n_outputs}, hidden={hidden}, "
+                f"layers={layers}, population={population}"
+            )
+        self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
+        self.hidden, self.layers, self.population = int(hidden), int(layers), int(population)
+        self.lstm = nn.LSTM(self.n_inputs, self.hidden, num_layers=self.layers, batch_first=True)
+        self.linear1 = nn.Linear(self.hidden, self.hidden)
+        self.activation = nn.LeakyReLU()
+        self.linear2 = nn.Linear(self.hidden, self.population * self.n_outputs)
+        self._state_spec = {
+            f"layer{i}.{name}": (self.hidden,) for i in range(self.layers) for name in ("hidden", "cell")
+        }
+
+    @property
+    def state_spec(self) -> dict[str, tuple[int, ...]]:
+        """``layer{i}.hidden``, ``layer{i}.cell`` for each LSTM layer."""
+        return dict(self._state_spec)
+
+    def vote(self, hidden: Tensor) -> Tensor:
+        """Top LSTM layer's hidden state (..., hidden) -> outputs (..., n_outputs) through the dense head."""
+        out = self.linear2(self.activation(self.linear1(hidden)))
+        return out.unflatten(-1, (self.n_outputs, self.population)).mean(dim=-1)
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One time step: x (B, n_inputs) -> y (B, n_outputs), new state."""
+        check_step_input(x, state, self.n_inputs, self._state_spec)
+        out, (h, c) = self.lstm(x.unsqueeze(1), self._stacked(state))
+        new_state: State = {}
+        for i in range(self.layers):
+            new_state[f"layer{i}.hidden"], new_state[f"layer{i}.cell"] = h[i], c[i]
+        return self.vote(out[:, 0]), new_state
+
+    def forward(self, x: Tensor, state: State | None = None) -> Tensor:
+        """Whole sequences x (B, T, n_inputs) -> y (B, T, n_outputs) in one fused LSTM call."""
+        if x.ndim != 3 or x.shape[2] != self.n_inputs:
+            raise ValueError(f"input must have shape (B, T, {self.n_inputs}), got {tuple(x.shape)}")
+        if state is None:
+            out, _ = self.lstm(x)
+        else:
+            check_step_input(x[:, 0], state, self.n_inputs, self._state_spec)
+            out, _ = self.lstm(x, self._stacked(state))
+        return self.vote(out)
+
+    def _stacked(self, state: State) -> tuple[Tensor, Tensor]:
+        """State dict -> torch's (h0, c0), each (layers, B, hidden)."""
+        h = torch.stack([state[f"layer{i}.hidden"] for i in range(self.layers)])
+        c = torch.stack([state[f"layer{i}.cell"] for i in range(self.layers)])
+        return h, c
+
+
+class SpikingRegressorSpec(Strict):
+    """Architecture of a :class:`SpikingRegressor` (constructor arguments)."""
+
+    kind: Literal["spiking"] = "spiking"
+    n_inputs: PositiveInt
+    n_outputs: PositiveInt
+    neuron: Neuron
+    hidden: list[PositiveInt] = Field(min_length=1)
+    population: PositiveInt
+    reset: Reset = "subtract"
+    surrogate_slope: PositiveFloat = DEFAULT_SLOPE
+
+
+class LSTMRegressorSpec(Strict):
+    """Architecture of an :class:`LSTMRegressor` (constructor arguments)."""
+
+    kind: Literal["lstm"] = "lstm"
+    n_inputs: PositiveInt
+    n_outputs: PositiveInt
+    hidden: PositiveInt
+    layers: PositiveInt = 3
+    population: PositiveInt
+
+
+#: either architecture, told apart by ``kind`` (usable as a field of a config schema)
+RegressorSpec = Annotated[SpikingRegressorSpec | LSTMRegressorSpec, Field(discriminator="kind")]
+_SPECS: dict[str, type[Strict]] = {"spiking": SpikingRegressorSpec, "lstm": LSTMRegressorSpec}
+_CLASSES: dict[str, type[Regressor]] = {"spiking": SpikingRegressor, "lstm": LSTMRegressor}
+
+
+def build_regressor(spec: Mapping | SpikingRegressorSpec | LSTMRegressorSpec) -> Regressor:
+    """A freshly initialised regressor from an architecture dict (``kind``: "spiking" or "lstm"); ConfigError if invalid."""
+    if isinstance(spec, Strict):
+        spec = spec.model_dump()
+    kind = spec.get("kind")
+    if kind not in _SPECS:
+        raise ConfigError(f"regressor spec: 'kind' must be one of {sorted(_SPECS)}, got {kind!r}")
+    parsed = parse_config(dict(spec), _SPECS[kind], source="regressor spec")
+    return _CLASSES[kind](**parsed.model_dump(exclude={"kind"}))
+
+
+def regressor_spec(net: Regressor) -> dict:
+    """The architecture of net as a JSON-able dict that :func:`build_regressor` rebuilds."""
+    if isinstance(net, SpikingRegressor):
+        return SpikingRegressorSpec(
+            n_inputs=net.n_inputs,
+            n_outputs=net.n_outputs,
+            neuron=net.neuron,
+            hidden=list(net.hidden),
+            population=net.population,
+            reset=net.reset,
+            surrogate_slope=net.surrogate_slope,
+        ).model_dump()
+    if isinstance(net, LSTMRegressor):
+        return LSTMRegressorSpec(
+            n_inputs=net.n_inputs, n_outputs=net.n_outputs, hidden=net.hidden, layers=net.layers, population=net.population
+        ).model_dump()
+    raise TypeError(f"no architecture spec for {type(net).__name__}")

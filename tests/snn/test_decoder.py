@@ -1,0 +1,33 @@
+"""Membrane decoder: non-resetting leaky integrators and one population per output component."""
+
+import pytest
+import torch
+
+from femsnn.snn.decoder import MembraneDecoder
+
+
+def test_population_vote_by_hand():
+    torch.manual_seed(1)
+    dec = MembraneDecoder(n_hidden=6, n_outputs=3, population=4).double()
+    with torch.no_grad():
+        dec.beta1.uniform_(-0.5, 1.5)  # clamped to [0, 1] in use
+    state = {k: torch.randn(5, *shape, dtype=torch.float64) for k, shape in dec.state_spec.items()}
+    membrane = torch.randn(5, 6, dtype=torch.float64)
+    y, new = dec.step(membrane, state)
+    m1 = dec.beta1.clamp(0, 1) * state["membrane1"] + membrane @ dec.linear1.weight.T + dec.linear1.bias
+    m2 = dec.beta2 * state["membrane2"] + m1 @ dec.linear2.weight.T + dec.linear2.bias
+    torch.testing.assert_close(new["membrane1"], m1)
+    torch.testing.assert_close(new["membrane2"], m2)
+    for k in range(3):
+        torch.testing.assert_close(y[:, k], m2[:, 4 * k : 4 * (k + 1)].mean(dim=1))
+
+
+def test_beta_initialisation():
+    assert torch.all(MembraneDecoder(8, 1, 16, beta_init=0.1).beta2 == 0.1)
+    uniform = MembraneDecoder(400, 1, 400).beta1
+    assert 0 <= uniform.min() and uniform.max() <= 1 and uniform.std() > 0.2
+
+
+def test_bad_sizes_are_rejected():
+    with pytest.raises(ValueError, match="population"):
+        MembraneDecoder(8, 1, 0)

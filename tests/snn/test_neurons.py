@@ -1,0 +1,247 @@
+"""Spiking layers against snnTorch 1.0 (Leaky, RLeaky, SLSTM) and hand-rolled references, float64."""
+
+import copy
+
+import pytest
+import snntorch as snn
+import torch
+
+from femsnn.snn.neurons import LIF, RLIF, SLSTM
+
+B, T = 16, 20
+TOL = 1e-6  # the issue's bound; float64 runs agree to ~1e-15
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def randomised(layer):
+    """layer in float64 with random β (some outside [0, 1], to exercise the clamp) and thresholds."""
+    layer = layer.double()
+    with torch.no_grad():
+        if hasattr(layer, "beta"):
+            layer.beta.uniform_(-0.2, 1.2)
+        high = 0.2 if isinstance(layer, SLSTM) else 0.6  # h = o tanh(c) stays small: lower thresholds
+        layer.threshold.uniform_(0.0, high)
+    return layer
+
+
+def run(layer, x, state):
+    """Loop layer.step over x (B, T, n): spikes and states per step."""
+    spikes, states = [], []
+    for t in range(x.shape[1]):
+        s, state = layer.step(x[:, t], state)
+        spikes.append(s)
+        states.append(state)
+    return spikes, states
+
+
+def assert_some_spikes(spikes):
+    """The comparison is only meaningful if neurons both fire and stay silent."""
+    rate = torch.stack(spikes).mean().item()
+    assert 0.05 < rate < 0.95, rate
+
+
+def leaky_like(layer, reset):
+    """snnTorch Leaky with the layer's β and thresholds (learnable, so gradients can be compared)."""
+    return snn.Leaky(
+        beta=layer.beta.detach().clone(),
+        threshold=layer.threshold.detach().clone(),
+        learn_beta=True,
+        learn_threshold=True,
+        reset_mechanism=reset,
+    ).double()
+
+
+def loss(spikes, membranes):
+    """A scalar that reaches every parameter through membranes and through the surrogate of the spikes."""
+    return sum(m.square().sum() + s.sum() for s, m in zip(spikes, membranes))
+
+
+def assert_same_gradients(pairs):
+    """(ours, snnTorch's) parameter pairs have equal gradients.
+
+    snnTorch's spikes are float32 whatever the membrane's dtype, so gradients that flow back through
+    spikes are rounded to float32 there: tolerance 1e-6 of the largest gradient entry (with float64
+    spikes patched into snnTorch they agree to 1e-10).
+    """
+    for ours, ref in pairs:
+        torch.testing.assert_close(ours.grad, ref.grad, rtol=0, atol=1e-6 * ref.grad.abs().max().item())
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+def test_lif_matches_snntorch_leaky(reset):
+    lif = randomised(LIF(5, 12, reset=reset))
+    ref, fc = leaky_like(lif, reset), copy.deepcopy(lif.linear)
+    x = torch.randn(B, T, 5, dtype=torch.float64)
+    state = {"membrane": torch.randn(B, 12, dtype=torch.float64)}  # start away from rest
+    spikes, states = run(lif, x, state)
+    mem, ref_spikes, ref_mems = state["membrane"].clone(), [], []
+    for t in range(T):
+        spk, mem = ref(fc(x[:, t]), mem)
+        assert torch.equal(spikes[t], spk.double()), t
+        torch.testing.assert_close(states[t]["membrane"], mem, rtol=0, atol=TOL)
+        ref_spikes.append(spk)
+        ref_mems.append(mem)
+    assert_some_spikes(spikes)
+    # gradients through the surrogate, the detached reset and the β clamp agree with snnTorch's
+    loss(spikes, [s["membrane"] for s in states]).backward()
+    loss(ref_spikes, ref_mems).backward()
+    assert_same_gradients(
+        [(lif.beta, ref.beta), (lif.threshold, ref.threshold), (lif.linear.weight, fc.weight), (lif.linear.bias, fc.bias)]
+    )
+
+
+@pytest.mark.parametrize("reset", ["subtract", "none"])
+def test_rlif_matches_snntorch_rleaky(reset):
+    rlif = randomised(RLIF(5, 12, reset=reset))
+    with torch.no_grad():
+        rlif.recurrent.weight.mul_(3.0)  # make the recurrence matter
+    ref = snn.RLeaky(
+        beta=rlif.beta.detach().clone(),
+        threshold=rlif.threshold.detach().clone(),
+        learn_beta=True,
+        learn_threshold=True,
+        all_to_all=True,
+        linear_features=12,
+        init_hidden=False,
+        reset_mechanism=reset,
+    ).double()
+    fc = copy.deepcopy(rlif.linear)
+    with torch.no_grad():
+        ref.recurrent.weight.copy_(rlif.recurrent.weight)
+        ref.recurrent.bias.zero_()
+    x = torch.randn(B, T, 5, dtype=torch.float64)
+    state = {"membrane": torch.randn(B, 12, dtype=torch.float64)}
+    spikes, states = run(rlif, x, state)
+    mem, ref_spikes, ref_mems = state["membrane"].clone(), [], []
+    spk = ref.fire(mem)  # the spikes that produced the initial membrane, passed on each step
+    for t in range(T):
+        spk, mem = ref(fc(x[:, t]), spk.double(), mem)
+        assert torch.equal(spikes[t], spk.double()), t
+        torch.testing.assert_close(states[t]["membrane"], mem, rtol=0, atol=TOL)
+        ref_spikes.append(spk)
+        ref_mems.append(mem)
+    assert_some_spikes(spikes)
+    loss(spikes, [s["membrane"] for s in states]).backward()
+    loss(ref_spikes, ref_mems).backward()
+    assert_same_gradients(
+        [
+            (rlif.beta, ref.beta),
+            (rlif.threshold, ref.threshold),
+            (rlif.linear.weight, fc.weight),
+            (rlif.recurrent.weight, ref.recurrent.weight),
+        ]
+    )
+    # genuinely recurrent: without V the membranes differ
+    with torch.no_grad():
+        rlif.recurrent.weight.zero_()
+    assert not torch.allclose(run(rlif, x, state)[1][-1]["membrane"], states[-1]["membrane"])
+
+
+def test_rlif_zero_reset_zeroes_the_previous_membrane():
+    rlif = randomised(RLIF(4, 9, reset="zero"))
+    x = torch.randn(B, T, 4, dtype=torch.float64)
+    state = {"membrane": torch.randn(B, 9, dtype=torch.float64)}
+    spikes, states = run(rlif, x, state)
+    beta, thr = rlif.beta.clamp(0, 1), rlif.threshold
+    mem = state["membrane"]
+    for t in range(T):
+        fired = (mem > thr).double()
+        mem = beta * (1 - fired) * mem + rlif.linear(x[:, t]) + fired @ rlif.recurrent.weight.T
+        torch.testing.assert_close(states[t]["membrane"], mem, rtol=0, atol=TOL)
+        assert torch.equal(spikes[t], (mem > thr).double())
+    assert_some_spikes(spikes)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+def test_slstm_matches_snntorch_slstm_when_sizes_are_equal(reset):
+    slstm = randomised(SLSTM(10, 10, reset=reset))
+    ref = snn.SLSTM(
+        10, 10, threshold=slstm.threshold.detach().clone(), learn_threshold=True, reset_mechanism=reset
+    ).double()
+    ref.lstm_cell.load_state_dict(slstm.lstm_cell.state_dict())
+    x = torch.randn(B, T, 10, dtype=torch.float64)
+    state = {"membrane": torch.randn(B, 10, dtype=torch.float64).tanh(), "cell": torch.randn(B, 10, dtype=torch.float64)}
+    spikes, states = run(slstm, x, state)
+    syn, mem, ref_spikes, ref_mems = state["cell"].clone(), state["membrane"].clone(), [], []
+    for t in range(T):
+        spk, syn, mem = ref(x[:, t], syn, mem)
+        assert torch.equal(spikes[t], spk.double()), t
+        torch.testing.assert_close(states[t]["membrane"], mem, rtol=0, atol=TOL)
+        torch.testing.assert_close(states[t]["cell"], syn, rtol=0, atol=TOL)
+        ref_spikes.append(spk)
+        ref_mems.append(mem + syn)
+    assert_some_spikes(spikes)
+    loss(spikes, [s["membrane"] + s["cell"] for s in states]).backward()
+    loss(ref_spikes, ref_mems).backward()
+    ours, theirs = dict(slstm.named_parameters()), dict(ref.named_parameters())
+    assert_same_gradients([(ours[name], theirs[name]) for name in ours])
+
+
+def lstm_cell_by_hand(cell, x, h, c):
+    """torch's LSTMCell gate equations (i, f, g, o) written out."""
+    gates = x @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+@pytest.mark.parametrize("n_in, n_out", [(1, 8), (12, 5)])
+def test_slstm_carries_state_when_sizes_differ(n_in, n_out):
+    slstm = randomised(SLSTM(n_in, n_out))
+    x = torch.randn(B, T, n_in, dtype=torch.float64)
+    state = slstm.init_state(B)
+    spikes, states = run(slstm, x, state)
+    h, c = state["membrane"], state["cell"]
+    for t in range(T):
+        fired = (h > slstm.threshold).double()
+        candidate, c = lstm_cell_by_hand(slstm.lstm_cell, x[:, t], h, c)
+        h = candidate - fired * slstm.threshold
+        torch.testing.assert_close(states[t]["membrane"], h, rtol=0, atol=TOL)
+        torch.testing.assert_close(states[t]["cell"], c, rtol=0, atol=TOL)
+        assert torch.equal(spikes[t], (h > slstm.threshold).double())
+    assert_some_spikes(spikes)
+    # the state matters: stepping the last input from rest gives another membrane
+    fresh = slstm.step(x[:, -1], slstm.init_state(B))[1]["membrane"]
+    assert not torch.allclose(fresh, states[-1]["membrane"])
+
+
+@pytest.mark.parametrize("make", [lambda: LIF(3, 7), lambda: RLIF(3, 7), lambda: SLSTM(3, 7)])
+def test_step_leaves_its_state_untouched_and_forward_loops_step(make):
+    layer = randomised(make())
+    state = {k: torch.randn(4, *shape, dtype=torch.float64) for k, shape in layer.state_spec.items()}
+    before = {k: v.clone() for k, v in state.items()}
+    _, new = layer.step(torch.randn(4, 3, dtype=torch.float64), state)
+    for k in state:
+        assert torch.equal(state[k], before[k])
+        assert new[k] is not state[k]
+    x = torch.randn(4, 6, 3, dtype=torch.float64)
+    torch.testing.assert_close(layer(x, state), torch.stack(run(layer, x, state)[0], dim=1), rtol=0, atol=0)
+
+
+def test_spikes_of_a_state_are_the_step_output():
+    layer = randomised(SLSTM(3, 7))
+    out, state = layer.step(torch.randn(4, 3, dtype=torch.float64), layer.init_state(4))
+    assert torch.equal(layer.spikes(state), out)
+
+
+def test_initialisation_follows_the_authors():
+    lif = LIF(2, 6)
+    assert torch.all(lif.beta == 0.1) and torch.all(lif.threshold == 0.1)
+    slstm = SLSTM(2, 500)
+    assert 0 <= slstm.threshold.min() and slstm.threshold.max() <= 1 and slstm.threshold.std() > 0.2
+    assert {n for n, p in slstm.named_parameters() if p.requires_grad} == {
+        "threshold", "lstm_cell.weight_ih", "lstm_cell.weight_hh", "lstm_cell.bias_ih", "lstm_cell.bias_hh"
+    }
+
+
+@pytest.mark.parametrize(
+    "args, match", [((0, 4), "sizes"), ((3, 4, "hard"), "reset"), ((3, 4, "subtract", 0.0), "slope")]
+)
+def test_bad_layer_arguments_are_rejected(args, match):
+    for cls in (LIF, RLIF, SLSTM):
+        with pytest.raises(ValueError, match=match):
+            cls(*args)
