@@ -9,6 +9,11 @@ in the Mandel convention of :mod:`femsnn.mandel`. It must **never mutate** the c
 is given: the caller (Newton's method, the material-point driver) evaluates the same step many
 times from the same committed state and commits the trial history only once a step has converged.
 Materials know nothing of meshes or solvers.
+
+A caller that keeps its own arrays for stress, tangent and trial history (the FE side's quadrature
+data) may pass them as ``out=MaterialResponse(...)``: the response is written into them, which saves
+allocating (and first touching) new arrays and copying them over. Materials that can write in place
+override ``_update_into``; the others compute as usual and copy.
 """
 
 from __future__ import annotations
@@ -61,15 +66,40 @@ class Material(ABC):
         """History of n_points points at rest (zeros unless a material overrides)."""
         return {k: np.zeros((n_points, *shape)) for k, shape in self.history_spec.items()}
 
-    def update(
-        self, strain: np.ndarray, history: Mapping[str, np.ndarray], dt: float = 1.0, *, tangent: bool = True
+    def _update_into(
+        self, strain: np.ndarray, history: History, dt: float, tangent: bool, out: MaterialResponse
     ) -> MaterialResponse:
-        """Stress, tangent (if asked) and trial history at the end of a step; see module docstring."""
+        """:meth:`update` with ``out`` on validated input: here computed as usual and copied; override to write in place."""
+        response = self._update(strain, history, dt, tangent)
+        out.stress[...] = response.stress
+        if tangent:
+            out.tangent[...] = response.tangent
+        for name, values in out.history.items():
+            values[...] = response.history[name]
+        return MaterialResponse(stress=out.stress, tangent=out.tangent if tangent else None, history=dict(out.history))
+
+    def update(
+        self,
+        strain: np.ndarray,
+        history: Mapping[str, np.ndarray],
+        dt: float = 1.0,
+        *,
+        tangent: bool = True,
+        out: MaterialResponse | None = None,
+    ) -> MaterialResponse:
+        """Stress, tangent (if asked) and trial history at the end of a step; see module docstring.
+
+        out: float64 arrays to write the response into (stress (N, n), tangent (N, n, n) if asked, every history
+        variable), not overlapping strain or history; the returned response holds these arrays.
+        """
         strain = check_strain(strain, self.size)
         hist = check_history(history, self.history_spec, strain.shape[0])
         if not np.isfinite(dt) or dt <= 0:
             raise MaterialInputError(f"step size dt must be positive and finite, got {dt}")
-        return self._update(strain, hist, float(dt), tangent)
+        if out is None:
+            return self._update(strain, hist, float(dt), tangent)
+        check_output(out, self.size, self.history_spec, strain.shape[0], tangent, (strain, *hist.values()))
+        return self._update_into(strain, hist, float(dt), tangent, out)
 
     def describe(self) -> dict:
         """JSON-serialisable description (type, stress state, parameters) for reports."""
@@ -97,6 +127,31 @@ def check_history(history: Mapping[str, np.ndarray], spec: Mapping[str, tuple[in
             raise MaterialInputError(f"history '{name}' must have shape {(n_points, *shape)}, got {arr.shape}")
         out[name] = arr
     return out
+
+
+def check_output(
+    out: MaterialResponse,
+    size: int,
+    spec: Mapping[str, tuple[int, ...]],
+    n_points: int,
+    tangent: bool,
+    inputs: tuple[np.ndarray, ...],
+) -> None:
+    """Validate caller-provided output arrays: writeable float64 of the right shapes, none overlapping an input."""
+    arrays = {"stress": (out.stress, (n_points, size))}
+    if tangent:
+        arrays["tangent"] = (out.tangent, (n_points, size, size))
+    if set(out.history) != set(spec):
+        raise MaterialInputError(f"out.history has variables {sorted(out.history)}, material expects {sorted(spec)}")
+    arrays |= {f"history '{name}'": (out.history[name], (n_points, *shape)) for name, shape in spec.items()}
+    for name, (array, shape) in arrays.items():
+        if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.float64:
+            got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+            raise MaterialInputError(f"out {name} must be a float64 array of shape {shape}, got {got}")
+        if not array.flags.writeable:
+            raise MaterialInputError(f"out {name} is read-only")
+        if any(np.may_share_memory(array, source) for source in inputs):
+            raise MaterialInputError(f"out {name} overlaps the strain or the committed history")
 
 
 def history_width(spec: Mapping[str, tuple[int, ...]]) -> int:

@@ -13,6 +13,9 @@ Mandel vectors of size 6 (3d) or 4 (plane strain: xx, yy, zz, xy; the subspace y
 under J2 flow) share one implementation. The batch is processed in chunks of CHUNK_POINTS points so that
 the temporaries stay in cache (each input is read from memory once, each output written once), and the
 small per-point matrix products go to BLAS (matmul) or einsum rather than to short broadcast loops.
+Results are written straight into the output arrays, the caller's own with ``update(..., out=...)``.
+The tangent is assembled in two passes over its chunk: einsum writes xi x g, then one BLAS GEMM with
+beta = 1 (torch.addmm_ on the same memory; numpy's matmul cannot accumulate) adds C_el - 2 mu (1 - theta) P_dev.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import threading
 import numpy as np
 
 from femsnn.mandel import StressState, deviatoric_projector
-from femsnn.materials.base import History, Material, MaterialResponse
+from femsnn.materials.base import History, Material, MaterialInputError, MaterialResponse
 from femsnn.materials.elastic import elastic_stiffness, lame_moduli
 from femsnn.materials.parameters import (
     YIELD_TOLERANCE,
@@ -76,21 +79,38 @@ class J2Plasticity(Material):
 
     def _update(self, strain: np.ndarray, history: History, dt: float, tangent: bool) -> MaterialResponse:
         n_points, n = strain.shape
+        # one contiguous array per history variable: numpy is several times slower on strided rows
+        out = MaterialResponse(
+            stress=np.empty((n_points, n)),
+            tangent=np.empty((n_points, n, n)) if tangent else None,
+            history={k: np.empty((n_points, *shape)) for k, shape in self.history_spec.items()},
+        )
+        return self._update_into(strain, history, dt, tangent, out)
+
+    def _update_into(
+        self, strain: np.ndarray, history: History, dt: float, tangent: bool, out: MaterialResponse
+    ) -> MaterialResponse:
+        n_points, n = strain.shape
+        if tangent and not out.tangent.flags.c_contiguous:
+            raise MaterialInputError("out tangent must be C-contiguous (its chunks are reshaped to (points, n * n) views)")
         strain = np.asarray(strain, dtype=np.float64)
         committed = tuple(np.asarray(history[k], dtype=np.float64) for k in self.history_spec)
-        stress = np.empty((n_points, n))
-        tangents = np.empty((n_points, n, n)) if tangent else None
-        # one contiguous array per history variable: numpy is several times slower on strided rows
-        trial = {k: np.empty((n_points, *shape)) for k, shape in self.history_spec.items()}
-        scratch = _scratch(CHUNK_POINTS, n)
+        trial = tuple(out.history[k] for k in self.history_spec)
+        scratch = _scratch(CHUNK_POINTS, n, self.history_spec)
         for lo in range(0, n_points, CHUNK_POINTS):
             chunk = slice(lo, min(lo + CHUNK_POINTS, n_points))
             tmp = {k: v[: chunk.stop - lo] for k, v in scratch.items()}
-            inputs = (strain[chunk], tuple(a[chunk] for a in committed))
-            self._return_chunk(*inputs, stress[chunk], tuple(v[chunk] for v in trial.values()), tmp)
-            if tangents is not None:
-                self._tangent_chunk(tangents[chunk], tmp)
-        return MaterialResponse(stress=stress, tangent=tangents, history=trial)
+            # strided history (e.g. views of the FE side's packed arrays) is staged through contiguous chunks:
+            # one strided copy per array instead of every operation on strided rows
+            inputs = tuple(_contiguous(a[chunk], tmp[f"committed {k}"]) for k, a in zip(self.history_spec, committed))
+            outputs = tuple(v[chunk] if v.flags.c_contiguous else tmp[f"trial {k}"] for k, v in zip(self.history_spec, trial))
+            self._return_chunk(strain[chunk], inputs, out.stress[chunk], outputs, tmp)
+            for staged, target in zip(outputs, trial):
+                if not target.flags.c_contiguous:
+                    target[chunk] = staged
+            if tangent:
+                self._tangent_chunk(out.tangent[chunk], tmp)
+        return MaterialResponse(stress=out.stress, tangent=out.tangent if tangent else None, history=dict(out.history))
 
     def _return_chunk(
         self,
@@ -143,11 +163,6 @@ class J2Plasticity(Material):
             tangent[...] = self.elastic_tangent
             return
         mu, n = self.mu, xi.shape[1]
-        flat = tangent.reshape(len(xi), n * n)
-        # C_el - 2 mu (1 - theta) P_dev, with 2 mu (1 - theta) = 4 mu^2 dgamma / |xi|, as [1, -4 mu^2 ratio] @ basis
-        coefficients = tmp["coefficients"]
-        np.multiply(ratio, -4.0 * mu * mu, out=coefficients[:, 1])
-        np.matmul(coefficients, self._tangent_basis, out=flat)
         # - 2 mu theta_bar n x n = xi x g with g = -(2 mu theta_bar / |xi|^2) xi, zero at elastic points
         theta_bar = tmp["theta_bar"]
         np.multiply(ratio, -2.0 * mu, out=theta_bar)
@@ -158,21 +173,39 @@ class J2Plasticity(Material):
         theta_bar /= norm
         g = tmp["flow"]
         np.multiply(xi, theta_bar[:, None], out=g)
-        outer = tmp["outer"]
-        np.einsum("ci,cj->cij", xi, g, out=outer.reshape(len(xi), n, n))
-        flat += outer
+        np.einsum("ci,cj->cij", xi, g, out=tangent)
+        # += C_el - 2 mu (1 - theta) P_dev, with 2 mu (1 - theta) = 4 mu^2 dgamma / |xi|, as [1, -4 mu^2 ratio] @ basis
+        coefficients = tmp["coefficients"]
+        np.multiply(ratio, -4.0 * mu * mu, out=coefficients[:, 1])
+        _accumulate_product(tangent.reshape(len(xi), n * n), coefficients, self._tangent_basis)
+
+
+def _accumulate_product(target: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """target += a @ b in one BLAS call with beta = 1, in place on target's memory (torch.addmm_ on numpy views)."""
+    import torch  # here, not at module level: importing torch takes seconds and only the tangent needs it
+
+    torch.from_numpy(target).addmm_(torch.from_numpy(a), torch.from_numpy(b))
+
+
+def _contiguous(array: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """array itself if C-contiguous, else a copy of it in buffer."""
+    if array.flags.c_contiguous:
+        return array
+    np.copyto(buffer, array)
+    return buffer
 
 
 _SCRATCH = threading.local()
 
 
-def _scratch(n_points: int, n: int) -> dict[str, np.ndarray]:
+def _scratch(n_points: int, n: int, history_spec: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Work arrays for chunks of n_points points, kept per thread so that calls do not page them in anew."""
     cache = _SCRATCH.__dict__.setdefault("cache", {})
     if (n_points, n) not in cache:
         arrays = {k: np.empty((n_points, n)) for k in ("elastic", "xi", "flow")}
         arrays.update({k: np.empty(n_points) for k in ("norm", "dgamma", "ratio", "theta_bar")})
-        arrays["outer"] = np.empty((n_points, n * n))
+        for name, shape in history_spec.items():  # staging of strided history
+            arrays.update({f"{role} {name}": np.empty((n_points, *shape)) for role in ("committed", "trial")})
         arrays["coefficients"] = np.ones((n_points, 2))
         cache[(n_points, n)] = arrays
     return cache[(n_points, n)]

@@ -70,7 +70,7 @@ class SpikingConfig(Strict):
     model: Path
     device: Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?)$")] = "cpu"
     dtype: Literal["float32", "float64"] | None = None
-    tangent: TangentStrategy = "surrogate"
+    tangent: TangentStrategy = "elastic"
     min_ratio: Annotated[float, Field(gt=0, le=1)] = MIN_STIFFNESS_RATIO
 
     @field_validator("model")

@@ -1,6 +1,70 @@
 """A trained regressor network (spiking or LSTM) as a batched user material.
 
-ANALYSIS_PLACEHOLDER
+One call steps all N points through the network at once (torch, CPU or CUDA, float32 or float64):
+
+    inputs    = encode_inputs(strain_step_inputs(strain, committed strain))   (model's normalisation)
+    y, state  = net.step(inputs, committed network state)                      (pure: nothing is mutated)
+    stress    = decode_targets(y)
+
+History per point (float64): ``strain`` and ``stress`` at the end of the step (the increment input and
+the secant tangent read them), then the network's ``state_spec`` (``layer{i}.membrane``, ``layer{i}.cell``,
+``decoder.membrane1``, ``decoder.membrane2``). The network's time step is the load step; dt is not an
+input (the model knows only the increments of its training data; science notes §4).
+
+Why Newton's method struggles (science notes §4). Only the first spiking layer sees the real strain; it
+passes spikes on, and the decoder reads the last layer's membrane, which sees the *current* strain only
+through the spikes from below (its own recurrence reads the committed state). With two or more spiking
+layers the stress is therefore piecewise constant in the current strain: d stress / d strain = 0 almost
+everywhere and the stress jumps where a spike flips, so no tangent lets Newton push the residual below
+the jump size. With one spiking layer (or the LSTM baseline) the decoder reads a membrane that is a
+smooth function of the current strain, and the surrogate tangent is the exact derivative.
+
+Measured (plane-strain J2 random walks of the default generator material, 50 steps, increments as
+inputs, 512 training paths, 60 epochs, float32, population 8; :meth:`SpikingMaterial.stress_resolution`
+on 32 validation paths, median strain increment 2.6e-4, h = perturbation / median increment):
+
+    network                  test RMSE  jumps at h = 1e-3, 1e-2, 1e-1   jump size      |Δσ|/|Δε|     resolution
+    SLSTM 3x32               95.5 MPa   0.13 %, 1.6 %, 16 %             33-36 MPa med  0 (constant)  77 MPa
+    SLSTM 3x32, input also   36.2 MPa   0.06 %, 0.5 %, -                8-13 MPa       2.1e5 MPa     13 MPa
+      into the last layer
+    SLSTM 1x64               23.3 MPa   none                            -              2.2e5 MPa     1.1e-4 MPa
+
+(|Δσ|/|Δε|: median smooth response, to compare with E = 2.1e5 MPa; the second row is a scratch
+variant of SpikingRegressor, not in femsnn.) A spike flip moves the 3-layer network's stress by about
+13 % of the median stress (271 MPa); float64 gives the same numbers. An FE residual test must accept
+what a stress change of ``resolution`` at one quadrature point produces (femsnn.fem.solver turns it
+into an absolute residual tolerance).
+
+Tangent strategies (``tangent=``), compared by Newton at material points (plane-strain uniaxial stress,
+s_yy = s_xy = 0 solved for e_yy, e_xy along 32 load-unload paths of 48 steps; benchmarks/
+bench_spiking_material.py), as converged share and mean / max iterations per step:
+
+* ``elastic``: the elastic stiffness of the material the model was trained for (E, nu from the model
+  file). Never diverged: 1x64 at 0.01 MPa: 100 %, 5.9 / 14; 3x32: 0.5 % at 1 MPa, 54 % at 10 MPa,
+  99.9 % at 50 MPa (0.7 / 9). The default.
+* ``surrogate``: d stress / d strain through the network with the arctan surrogate gradient. For a
+  smooth network it is the exact tangent: 1x64 at 0.01 MPa: 100 %, 2.2 / 3 (J2 with its consistent
+  tangent: 1.4 / 3); its in-plane block is within 17 % of J2's (median), SPD everywhere. For 3x32 it is
+  far too soft (median norm 0.15 of J2's) and Newton diverges: 6.5 % converged even at 50 MPa. With
+  the input also fed to the last layer: 96.5 % at 0.01 MPa, 2.5 / 5 (elastic: 96.9 %, 6.6 / 13); the
+  rest is stopped by its rare jumps.
+* ``secant``: the chord over the step from the committed state (:func:`~femsnn.materials.tangents.secant_tangent`),
+  elastic at a zero increment: 1x64: 100 %, 5.0 / 13; 3x32: 39 % at 10 MPa, 99.9 % at 50 MPa.
+* ``bounded``: the surrogate tangent symmetrised and bounded between min_ratio·C_e and C_e
+  (:func:`~femsnn.materials.tangents.bounded_tangent`): 1x64: 100 %, 2.7 / 4; 3x32: 89 % at 50 MPa.
+
+The surrogate tangent takes one reverse pass per stress component through one recorded step (points do
+not interact, so a batch-summed gradient is every point's own row). N = 1e4, 3x64 SLSTM, float32, one
+thread: step 131 ms; 4 reverse passes 454 ms; ``is_grads_batched`` 819 ms; ``vmap(jacrev)`` 1273 ms,
+``vmap(jvp)`` 1092 ms (with a functorch-ready copy of the spike function). Without a derivative the
+network takes its inference path (``torch.inference_mode``; femsnn.snn.networks). Cost of ``update``
+(CPU ms, best of 3; random 3x64 SLSTM, population 32, plane strain with increments, one thread, on a
+2-core machine under heavy load from other jobs):
+
+    N        float32: none / surrogate / elastic / secant / bounded    float64: the same
+    1e3      11 / 46 / 9 / 11 / 58                                     16 / 71 / 16 / 16 / 77
+    1e4      82 / 335 / 76 / 79 / 395                                  122 / 650 / 132 / 137 / 653
+    4e4      259 / 1524 / 313 / 325 / 1539                             575 / 3518 / 587 / 550 / 3647
 """
 
 from __future__ import annotations
@@ -30,28 +94,34 @@ from femsnn.train.artifact import Artifact, load_model
 from femsnn.train.data import STRAIN_FEATURES, GeneratorSettings, generate, strain_step_inputs
 
 #: strain perturbations (relative to the median strain increment) probed by stress_resolution
-RESOLUTION_PERTURBATIONS = (1e-6, 1e-5, 1e-4, 1e-3)
+RESOLUTION_PERTURBATIONS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+#: a stress change counts as a jump when it exceeds this multiple of the median (smooth) response
+JUMP_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
 class StressResolution:
-    """How the stress responds to small changes of the current strain, probed on material-point paths.
+    """How the stress follows small changes of the current strain, probed on material-point paths.
 
-    Per perturbation size h (relative to the median strain increment of the probe paths): the share of
-    probes whose stress moved at all, and the median / 95th percentile / largest stress change (MPa)
-    among those that moved. ``resolution`` is that 95th percentile at the smallest h that moved any
-    stress: residuals of equilibrium cannot be expected to fall below what such a stress change
-    produces. ``sensitivity`` is the median |Δσ| / |Δε| of the moved probes (MPa), to compare with E.
+    Per perturbation size h (relative to the median strain increment of the probe paths):
+    ``sensitivity``, the median |Δσ| / |Δε| over all probes (MPa; the smooth response, compare with E;
+    0 where the stress is piecewise constant); ``moved_fraction``, the share of probes whose stress
+    changed at all; ``jump_fraction``, the share whose change exceeds JUMP_FACTOR times the smooth
+    response at the smallest h (where flips are rarest; any change if that is 0): spike flips;
+    ``jump_median`` and ``jump_max`` of those jumps (MPa).
+    ``resolution`` (MPa) is the larger of the 95th percentile of all jumps and the 95th percentile of
+    the changes at the smallest h (the rounding floor of a smooth stress): Newton cannot be expected to
+    bring equilibrium residuals below what such a stress change at one point produces.
     """
 
     perturbations: tuple[float, ...]
     typical_increment: float
-    moved_fraction: tuple[float, ...]
-    change_median: tuple[float, ...]
-    change_p95: tuple[float, ...]
-    change_max: tuple[float, ...]
-    sensitivity: tuple[float, ...]
     stress_scale: float
+    sensitivity: tuple[float, ...]
+    moved_fraction: tuple[float, ...]
+    jump_fraction: tuple[float, ...]
+    jump_median: tuple[float, ...]
+    jump_max: tuple[float, ...]
     resolution: float
 
 
@@ -74,7 +144,7 @@ class SpikingMaterial(Material):
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | str | None = None,
-        tangent: TangentStrategy = "surrogate",
+        tangent: TangentStrategy = "elastic",
         units: str = "MPa",
         min_ratio: float = MIN_STIFFNESS_RATIO,
     ) -> None:
@@ -143,7 +213,7 @@ class SpikingMaterial(Material):
         if want_derivative:
             y, new_state, output_jacobian = self._step_with_jacobian(x, state)
         else:
-            with torch.no_grad():
+            with torch.inference_mode():  # the network's fast path, no autograd bookkeeping
                 y, new_state = self.net.step(x, state)
         stress = norm.decode_targets(self._to_numpy(y))
         trial = {"strain": strain.copy(), "stress": stress, **{k: self._to_numpy(v) for k, v in new_state.items()}}
@@ -227,19 +297,22 @@ class SpikingMaterial(Material):
             base[:, t], moved[:, :, t] = stress[0], stress[1:]
             history = {name: v[:n_paths] for name, v in response.history.items()}
         change = np.linalg.norm(moved - base, axis=3).reshape(len(perturbations), -1)
-        stats = [_change_stats(c, h * typical) for c, h in zip(change, perturbations)]
-        fraction, median, p95, largest, sensitivity = (tuple(s[i] for s in stats) for i in range(5))
-        first = next((k for k, f in enumerate(fraction) if f > 0), None)
+        sizes = np.asarray(perturbations, dtype=np.float64)[:, None] * typical
+        sensitivity = np.median(change / sizes, axis=1)
+        # the smooth response is best seen at the smallest h, where spikes rarely flip
+        jumps = change > JUMP_FACTOR * sensitivity[0] * sizes
+        pooled = change[jumps]
+        floor = float(np.percentile(change[0], 95))
         return StressResolution(
             perturbations=tuple(float(h) for h in perturbations),
             typical_increment=typical,
-            moved_fraction=fraction,
-            change_median=median,
-            change_p95=p95,
-            change_max=largest,
-            sensitivity=sensitivity,
             stress_scale=float(np.median(np.linalg.norm(base, axis=2))),
-            resolution=0.0 if first is None else p95[first],
+            sensitivity=tuple(float(v) for v in sensitivity),
+            moved_fraction=tuple(float(v) for v in (change > 0).mean(axis=1)),
+            jump_fraction=tuple(float(v) for v in jumps.mean(axis=1)),
+            jump_median=tuple(float(np.median(c[j])) if j.any() else 0.0 for c, j in zip(change, jumps)),
+            jump_max=tuple(float(c[j].max()) if j.any() else 0.0 for c, j in zip(change, jumps)),
+            resolution=max(float(np.percentile(pooled, 95)) if pooled.size else 0.0, floor),
         )
 
     def validation_paths(self, n_paths: int) -> np.ndarray:
@@ -279,17 +352,3 @@ def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if value not in (torch.float32, torch.float64):
         raise MaterialInputError(f"dtype must be float32 or float64, got {dtype!r}")
     return value
-
-
-def _change_stats(change: np.ndarray, size: float) -> tuple[float, float, float, float, float]:
-    """Moved fraction, median, 95th percentile, max of the non-zero changes, and median change / size."""
-    nonzero = change[change > 0]
-    if nonzero.size == 0:
-        return 0.0, 0.0, 0.0, 0.0, 0.0
-    return (
-        nonzero.size / change.size,
-        float(np.median(nonzero)),
-        float(np.percentile(nonzero, 95)),
-        float(nonzero.max()),
-        float(np.median(nonzero) / size),
-    )

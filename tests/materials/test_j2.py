@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from femsnn.mandel import SQRT2, deviatoric_projector, von_mises
-from femsnn.materials import J2Plasticity, MaterialInputError, UniaxialPlasticity, drive, elastic_stiffness
+from femsnn.materials import J2Plasticity, MaterialInputError, MaterialResponse, UniaxialPlasticity, drive, elastic_stiffness
 from femsnn.materials import j2 as j2_module
+from femsnn.materials.base import history_width, pack_history, unpack_history
 
 from .helpers import central_difference_tangent, loaded_state, relative_error
 
@@ -260,3 +261,39 @@ def test_point_on_the_yield_surface_reevaluated_at_its_strain_stays_elastic(stat
     again = material.update(strain, committed)
     np.testing.assert_array_equal(again.history["equivalent_plastic_strain"], committed["equivalent_plastic_strain"])
     np.testing.assert_allclose(again.tangent, np.broadcast_to(material.elastic_tangent, again.tangent.shape), rtol=1e-12)
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("tangent", [True, False])
+def test_update_into_the_fe_sides_packed_arrays_equals_update(state, tangent, monkeypatch):
+    """out=: committed and trial history as views of packed (N, width) arrays, as the FE side keeps them."""
+    material = j2(state, 1e4, 5e3)
+    strain, history = loaded_state(material, 50, 5e-3, seed=9)
+    strain[::3] *= 0.5  # elastic and plastic points
+    monkeypatch.setattr(j2_module, "CHUNK_POINTS", 16)  # several chunks, the last one partial
+    spec, n = material.history_spec, material.size
+    committed = np.empty((50, history_width(spec)))
+    pack_history(history, spec, committed)
+    before = committed.copy()
+    trial = np.full_like(committed, np.nan)
+    out = MaterialResponse(stress=np.empty((50, n)), tangent=np.full((50, n, n), np.nan), history=unpack_history(trial, spec))
+    response = material.update(1.1 * strain, unpack_history(committed, spec), tangent=tangent, out=out)
+    expected = material.update(1.1 * strain, history, tangent=tangent)
+    assert response.stress is out.stress and (response.tangent is out.tangent if tangent else response.tangent is None)
+    np.testing.assert_array_equal(out.stress, expected.stress)
+    for name in spec:
+        np.testing.assert_array_equal(unpack_history(trial, spec)[name], expected.history[name])
+    if tangent:
+        np.testing.assert_array_equal(out.tangent, expected.tangent)
+    else:
+        assert np.isnan(out.tangent).all()  # not asked for: not written
+    np.testing.assert_array_equal(committed, before)
+
+
+def test_update_into_a_strided_tangent_is_refused():
+    material = j2("3d")
+    strain, history = np.zeros((4, 6)), material.initial_history(4)
+    out = material.update(strain, history)
+    strided = MaterialResponse(stress=out.stress, tangent=np.empty((4, 6, 12))[:, :, ::2], history=out.history)
+    with pytest.raises(MaterialInputError, match="C-contiguous"):
+        material.update(strain, history, out=strided)

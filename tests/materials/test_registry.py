@@ -21,7 +21,7 @@ from femsnn.materials import (
 
 
 def test_known_types():
-    assert list(material_types()) == ["j2", "uniaxial", "elastic"]
+    assert list(material_types()) == ["j2", "uniaxial", "elastic", "spiking"]
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_make_material_accepts_a_parsed_config():
 
 
 def test_unknown_or_missing_type_lists_the_known_types():
-    with pytest.raises(ConfigError, match="unknown material type 'spiky'; known types: 'j2', 'uniaxial', 'elastic'"):
+    with pytest.raises(ConfigError, match="unknown material type 'spiky'; known types: 'j2', 'uniaxial', 'elastic', 'spiking'"):
         parse_material_config({"type": "spiky"})
     with pytest.raises(ConfigError, match="no material type given"):
         parse_material_config({"E": 1.0})

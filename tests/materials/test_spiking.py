@@ -1,0 +1,334 @@
+"""The network material: hook contract, agreement with the network's own forward pass, tangent strategies,
+the piecewise-constant stress of multi-layer spiking networks, refusals, dtypes and devices."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from femsnn.config import ConfigError
+from femsnn.materials import MaterialInputError, drive, elastic_stiffness, make_material, parse_material_config
+from femsnn.materials.base import history_width, pack_history, unpack_history
+from femsnn.materials.spiking import SpikingMaterial
+from femsnn.snn import LSTMRegressor, SpikingRegressor
+from femsnn.train.artifact import Artifact, ModelFileError, save_model
+from femsnn.train.data import (
+    Dataset,
+    J2RandomWalkSettings,
+    RambergOsgoodSettings,
+    generate,
+    strain_inputs,
+)
+from femsnn.train.normalisation import Normalisation
+
+from .helpers import central_difference_tangent, relative_error
+
+E, NU = 2.1e5, 0.3  # the default J2 material of the random-walk generator
+
+
+@functools.cache
+def walks(increments: bool = True) -> Dataset:
+    """A few short plane-strain J2 random walks (the generator's default material), all splits."""
+    settings = J2RandomWalkSettings(
+        generator="j2_random_walk", stress_state="plane_strain", n_train=8, n_val=6, n_test=2, steps=12, increments=increments
+    )
+    return generate(settings)
+
+
+def network(kind: str, n_in: int, n_out: int, hidden: tuple[int, ...], dtype: torch.dtype, seed: int = 0):
+    """A random regressor whose spiking neurons fire on standardised inputs."""
+    torch.manual_seed(seed)
+    if kind == "lstm":
+        return LSTMRegressor(n_in, n_out, hidden=hidden[0], layers=len(hidden), population=4).to(dtype)
+    net = SpikingRegressor(n_in, n_out, "slstm", hidden, population=4).to(dtype)
+    with torch.no_grad():
+        for layer in net.spiking_layers:
+            layer.threshold.uniform_(0.0, 0.2)
+    return net
+
+
+def saved_model(
+    folder,
+    *,
+    hidden: tuple[int, ...] = (16, 16),
+    kind: str = "spiking",
+    increments: bool = True,
+    dtype: torch.dtype = torch.float64,
+    meta: dict | None = None,
+):
+    """Save a random network with the normalisation of the J2 walks; returns (path, net, artifact)."""
+    data = walks(increments)
+    train = data.part("train")
+    norm = Normalisation.fit(train.inputs, train.targets)
+    net = network(kind, train.inputs.shape[2], train.targets.shape[2], hidden, dtype)
+    artifact = Artifact.describe(net, norm, {**data.meta, **(meta or {})}, {"seed": 0})
+    name = f"{kind}-{'x'.join(map(str, hidden))}-{increments}-{str(dtype)[6:]}-{len(meta or {})}.pt"
+    path = save_model(folder / name, net, artifact)
+    return path, net, artifact
+
+
+def committed_state(material: SpikingMaterial):
+    """Strain of the last step and the committed history after driving the validation walks to it."""
+    paths = walks(material.increments).part("val").strain
+    result = drive(material, paths[:, :-1])
+    return paths[:, -1], {k: v[:, -1] for k, v in result.history.items()}
+
+
+def copy_history(history: dict) -> dict:
+    return {k: np.array(v, copy=True) for k, v in history.items()}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return saved_model(tmp_path_factory.mktemp("models"))
+
+
+def test_history_spec_is_strain_stress_and_the_network_state(model):
+    path, net, _ = model
+    material = SpikingMaterial(path, "plane_strain", tangent="surrogate")
+    assert material.size == 4
+    assert list(material.history_spec) == ["strain", "stress", *net.state_spec]
+    assert material.history_spec["strain"] == (4,) and material.history_spec["layer1.cell"] == (16,)
+    strain, history = committed_state(material)
+    response = material.update(strain, history)
+    assert response.stress.shape == (6, 4) and response.tangent.shape == (6, 4, 4)
+    assert response.stress.dtype == response.tangent.dtype == np.float64
+    for name, shape in material.history_spec.items():
+        assert response.history[name].shape == (6, *shape) and response.history[name].dtype == np.float64
+    np.testing.assert_array_equal(response.history["strain"], strain)
+    np.testing.assert_array_equal(response.history["stress"], response.stress)
+    assert json.loads(json.dumps(material.describe()))["tangent"] == "surrogate"
+
+
+@pytest.mark.parametrize("tangent", ["surrogate", "elastic", "secant", "bounded"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_committed_history_is_untouched_and_repeated_evaluation_is_identical(model, tangent, dtype):
+    material = SpikingMaterial(model[0], tangent=tangent, dtype=dtype)
+    strain, history = committed_state(material)
+    before = copy_history(history)
+    first = material.update(strain + 1e-4, history)
+    second = material.update(strain + 1e-4, history)
+    for name in history:
+        np.testing.assert_array_equal(history[name], before[name])
+        np.testing.assert_array_equal(first.history[name], second.history[name])
+        assert not np.shares_memory(first.history[name], history[name])
+    np.testing.assert_array_equal(first.stress, second.stress)
+    np.testing.assert_array_equal(first.tangent, second.tangent)
+    assert material.update(strain, history, tangent=False).tangent is None
+
+
+def test_stress_and_history_agree_with_and_without_the_surrogate_tangent(model):
+    """Without a derivative the network takes its inference path: the same numbers up to rounding."""
+    material = SpikingMaterial(model[0], tangent="surrogate")
+    strain, history = committed_state(material)
+    plain, derived = material.update(strain, history, tangent=False), material.update(strain, history)
+    for name in material.history_spec:
+        scale = np.abs(derived.history[name]).max()
+        np.testing.assert_allclose(plain.history[name], derived.history[name], rtol=0, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("writeable", [True, False])  # torch shares writeable float64 views, copies read-only ones
+def test_history_packed_as_the_fe_side_stores_it_gives_the_same_answer(model, writeable):
+    material = SpikingMaterial(model[0], tangent="surrogate")
+    strain, history = committed_state(material)
+    packed = np.empty((strain.shape[0], history_width(material.history_spec)))
+    pack_history(history, material.history_spec, packed)
+    before = packed.copy()
+    packed.flags.writeable = writeable
+    from_views = material.update(strain, unpack_history(packed, material.history_spec))
+    from_arrays = material.update(strain, history)
+    np.testing.assert_array_equal(packed, before)
+    np.testing.assert_array_equal(from_views.stress, from_arrays.stress)
+    np.testing.assert_array_equal(from_views.tangent, from_arrays.tangent)
+
+
+@pytest.mark.parametrize(("kind", "hidden", "increments"), [("spiking", (16, 16), True), ("spiking", (12,), False), ("lstm", (8, 8), True)])
+def test_drive_equals_the_network_forward_pass_on_standardised_inputs(tmp_path, kind, hidden, increments):
+    path, net, artifact = saved_model(tmp_path, kind=kind, hidden=hidden, increments=increments)
+    paths = walks(increments).part("val").strain
+    stress = drive(SpikingMaterial(path), paths).stress
+    inputs = artifact.normalisation.encode_inputs(strain_inputs(paths, increments))
+    with torch.no_grad():
+        outputs = net(torch.from_numpy(inputs)).numpy()
+    expected = artifact.normalisation.decode_targets(outputs)
+    assert np.abs(stress - expected).max() <= 1e-6 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("increments", [True, False])
+def test_surrogate_tangent_equals_the_autograd_jacobian_of_each_point(tmp_path, increments):
+    _, net, artifact = saved_model(tmp_path, hidden=(16, 16, 16), increments=increments)
+    material = SpikingMaterial((net, artifact), tangent="surrogate")
+    strain, history = committed_state(material)
+    tangent = material.update(strain, history).tangent
+    norm = artifact.normalisation
+    for p in range(strain.shape[0]):
+        state = {k: torch.from_numpy(history[k][p : p + 1]) for k in net.state_spec}
+        previous = torch.from_numpy(history["strain"][p])
+
+        def stress_of(e: torch.Tensor, state=state, previous=previous) -> torch.Tensor:
+            features = torch.cat([e, e - previous]) if increments else e
+            x = (features - torch.from_numpy(norm.input_mean)) / torch.from_numpy(norm.input_std)
+            y, _ = net.step(x[None], state)
+            return y[0] * torch.from_numpy(norm.target_std) + torch.from_numpy(norm.target_mean)
+
+        expected = torch.autograd.functional.jacobian(stress_of, torch.from_numpy(strain[p])).numpy()
+        assert np.abs(expected).max() > 0
+        np.testing.assert_allclose(tangent[p], expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize(("kind", "hidden"), [("spiking", (16,)), ("lstm", (8, 8))])
+def test_surrogate_tangent_of_a_smooth_network_equals_central_differences(tmp_path, kind, hidden):
+    """One spiking layer: the decoder reads that layer's membrane, a smooth function of the current strain."""
+    path, _, _ = saved_model(tmp_path, kind=kind, hidden=hidden)
+    material = SpikingMaterial(path, tangent="surrogate")
+    strain, history = committed_state(material)
+    tangent = material.update(strain, history).tangent
+    fd = central_difference_tangent(material, strain, history, h=1e-7)
+    assert relative_error(tangent, fd).max() <= 1e-6
+
+
+def test_multilayer_stress_is_piecewise_constant_in_the_current_strain(tmp_path):
+    """Two spiking layers: the current strain reaches the stress only through spikes (module docstring)."""
+    results = {}
+    for hidden in [(16,), (16, 16)]:
+        material = SpikingMaterial(saved_model(tmp_path, hidden=hidden)[0], tangent="surrogate")
+        strain, history = committed_state(material)
+        nudge = 1e-7 * np.random.default_rng(0).standard_normal(strain.shape)
+        stress = material.update(strain, history, tangent=False).stress
+        moved = material.update(strain + nudge, history, tangent=False).stress != stress
+        results[hidden] = (moved.any(axis=1).mean(), np.abs(material.update(strain, history).tangent).max())
+    assert results[(16,)][0] == 1.0  # smooth: every point's stress follows the nudge
+    assert results[(16, 16)][0] == 0.0  # piecewise constant: no spike flipped, no stress moved
+    assert results[(16, 16)][1] > 0  # while the surrogate tangent is not zero
+
+
+def test_elastic_tangent_is_the_elastic_stiffness_of_the_trained_material(model):
+    material = SpikingMaterial(model[0])  # elastic by default
+    strain, history = committed_state(material)
+    tangent = material.update(strain, history).tangent
+    np.testing.assert_array_equal(tangent, np.broadcast_to(elastic_stiffness(E, NU, 4), tangent.shape))
+
+
+def test_secant_tangent_does_the_step_work_and_is_elastic_at_zero_increment(model):
+    material = SpikingMaterial(model[0], tangent="secant", min_ratio=1e-6)
+    strain, history = committed_state(material)
+    step = material.update(strain, history)
+    increment, change = strain - history["strain"], step.stress - history["stress"]
+    work = np.einsum("pi,pij,pj->p", increment, step.tangent, increment)
+    elastic_work = np.einsum("pi,ij,pj->p", increment, elastic_stiffness(E, NU, 4), increment)
+    inside = (np.einsum("pi,pi->p", change, increment) > 1e-6 * elastic_work) & (np.einsum("pi,pi->p", change, increment) < elastic_work)
+    assert inside.any()
+    np.testing.assert_allclose(work[inside], np.einsum("pi,pi->p", change, increment)[inside], rtol=1e-10)
+    assert np.all(np.linalg.eigvalsh(step.tangent) > 0)
+    at_rest = material.update(history["strain"], history).tangent
+    np.testing.assert_array_equal(at_rest, np.broadcast_to(elastic_stiffness(E, NU, 4), at_rest.shape))
+
+
+def test_bounded_tangent_is_symmetric_and_between_the_bounds(model):
+    material = SpikingMaterial(model[0], tangent="bounded", min_ratio=0.01)
+    strain, history = committed_state(material)
+    tangent = material.update(strain, history).tangent
+    np.testing.assert_allclose(tangent, np.swapaxes(tangent, 1, 2), rtol=0, atol=1e-9 * E)
+    elastic = elastic_stiffness(E, NU, 4)
+    assert np.linalg.eigvalsh(elastic - tangent).min() >= -1e-9 * E
+    assert np.linalg.eigvalsh(tangent - 0.01 * elastic).min() >= -1e-9 * E
+
+
+def test_float32_network_runs_close_to_float64(model):
+    path = model[0]
+    paths = walks().part("val").strain
+    single = drive(SpikingMaterial(path, dtype=torch.float32, tangent="surrogate"), paths, tangent=True)
+    double = drive(SpikingMaterial(path, dtype="float64", tangent="surrogate"), paths, tangent=True)
+    assert single.stress.dtype == np.float64 and single.tangent.dtype == np.float64
+    scale = np.abs(double.stress).max()
+    assert 0 < np.abs(single.stress - double.stress).max() <= 1e-3 * scale
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_network_matches_cpu(model):
+    paths = walks().part("val").strain
+    gpu = drive(SpikingMaterial(model[0], device="cuda", tangent="surrogate"), paths, tangent=True)
+    cpu = drive(SpikingMaterial(model[0], tangent="surrogate"), paths, tangent=True)
+    np.testing.assert_allclose(gpu.stress, cpu.stress, rtol=1e-9, atol=1e-9 * np.abs(cpu.stress).max())
+
+
+def test_a_loaded_network_is_copied_not_changed(model):
+    _, net, artifact = model
+    material = SpikingMaterial((net, artifact), dtype=torch.float32)
+    assert next(net.parameters()).dtype == torch.float64 and next(net.parameters()).requires_grad
+    assert next(material.net.parameters()).dtype == torch.float32
+
+
+def test_refuses_a_model_of_another_stress_state(model):
+    with pytest.raises(ModelFileError, match="trained for stress state 'plane_strain', not '3d'"):
+        SpikingMaterial(model[0], "3d")
+
+
+def test_refuses_other_units_strain_convention_or_inputs(tmp_path, model):
+    _, net, artifact = model
+    with pytest.raises(MaterialInputError, match="units 'MPa', the caller works in 'GPa'"):
+        SpikingMaterial(model[0], units="GPa")
+    engineering = Artifact(**{**vars(artifact), "strain_convention": "engineering"})
+    with pytest.raises(MaterialInputError, match="'engineering' strain"):
+        SpikingMaterial((net, engineering))
+    data = generate(RambergOsgoodSettings(generator="ramberg_osgood", n_train=4, n_val=2, n_test=2, steps=5))
+    norm = Normalisation.fit(data.inputs, data.targets)
+    ro_net = network("spiking", 1, 1, (4,), torch.float64)
+    path = save_model(tmp_path / "ro.pt", ro_net, Artifact.describe(ro_net, norm, data.meta, {}))
+    with pytest.raises(MaterialInputError, match=r"reads inputs \['yield_stress'\]"):
+        SpikingMaterial(path)
+
+
+def test_refuses_missing_or_corrupted_model_files(tmp_path, model):
+    with pytest.raises(ModelFileError, match="not found"):
+        SpikingMaterial(tmp_path / "absent.pt")
+    damaged = bytearray(model[0].read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / "damaged.pt").write_bytes(bytes(damaged))
+    with pytest.raises(ModelFileError):
+        SpikingMaterial(tmp_path / "damaged.pt")
+
+
+def test_refuses_unknown_tangent_and_one_it_cannot_build(tmp_path, model):
+    with pytest.raises(MaterialInputError, match="tangent must be one of"):
+        SpikingMaterial(model[0], tangent="consistent")
+    path, _, _ = saved_model(tmp_path, meta={"material": {}})
+    assert SpikingMaterial(path, tangent="surrogate").elastic_tangent is None
+    with pytest.raises(MaterialInputError, match="needs the elastic constants"):
+        SpikingMaterial(path)  # elastic by default
+
+
+def test_stress_resolution_tells_smooth_from_spiking_networks(tmp_path):
+    perturbations = (1e-6, 1.0)
+    smooth = SpikingMaterial(saved_model(tmp_path, hidden=(16,))[0]).stress_resolution(perturbations=perturbations, n_paths=6)
+    spiking = SpikingMaterial(saved_model(tmp_path, hidden=(16, 16))[0]).stress_resolution(perturbations=perturbations, n_paths=6)
+    assert smooth.moved_fraction == (1.0, 1.0) and smooth.jump_fraction == (0.0, 0.0)
+    assert smooth.sensitivity[0] > 0 and smooth.sensitivity[0] == pytest.approx(smooth.sensitivity[1], rel=0.1)
+    assert smooth.resolution < 1e-6 * smooth.stress_scale  # the change a 1e-6 nudge makes
+    assert spiking.sensitivity[0] == 0.0  # no probe moves under a nudge: piecewise constant
+    assert spiking.moved_fraction[0] == 0.0 < spiking.jump_fraction[1] == spiking.moved_fraction[1] < 1.0
+    assert spiking.resolution > 1e5 * smooth.resolution
+    assert spiking.jump_median[1] <= spiking.resolution <= spiking.jump_max[1]
+
+
+def test_validation_paths_are_those_of_the_training_generator(model):
+    material = SpikingMaterial(model[0])
+    np.testing.assert_array_equal(material.validation_paths(4), walks().part("val").strain[:4])
+
+
+def test_registry_builds_a_spiking_material(model):
+    path = model[0]
+    config = parse_material_config({"type": "spiking", "model": path.name, "tangent": "secant", "dtype": "float32"}, base_dir=path.parent)
+    assert config.model == path
+    material = make_material(config, "plane_strain")
+    assert isinstance(material, SpikingMaterial) and material.tangent == "secant" and material.dtype == torch.float32
+    with pytest.raises(ConfigError, match="tangent"):
+        parse_material_config({"type": "spiking", "model": str(path), "tangent": "consistent"})
+    with pytest.raises(ConfigError, match="device"):
+        parse_material_config({"type": "spiking", "model": str(path), "device": "gpu"})
+    with pytest.raises(ModelFileError):
+        make_material({"type": "spiking", "model": str(path)}, "3d")
