@@ -1,16 +1,26 @@
-"""Throughput of one batched SLSTM-regressor step against torch.nn.LSTM of equal sizes doing one step, one run.
+"""Throughput of one batched SLSTM-regressor step against torch.nn.LSTM and against plain GEMMs, one run.
 
 The spiking material steps every quadrature point once per Newton iteration, so what matters is one
-``SpikingRegressor.step`` on a large batch (inference mode: no autograd graph). The yardstick is
-``torch.nn.LSTM`` with the same input size, hidden size and number of layers stepping the same batch
-once (sequence length 1, state passed in); ratio = SLSTM-regressor time / LSTM time (the regressor
-also runs its decoder, population vote and state checks). Prints one row per dtype and batch size.
+``SpikingRegressor.step`` on a large batch. Timed in one run, interleaved, best of --repeats:
+
+- ``inference``: the step under ``torch.inference_mode()`` (the inference path of femsnn.snn.neurons);
+- ``reference``: the differentiable step under ``torch.no_grad()`` (what a step cost before that path);
+- ``lstm``: ``torch.nn.LSTM`` with the same input size, hidden size and layers, one step of the same batch
+  (sequence length 1, state passed in; no decoder);
+- ``gemm``: ``torch.mm`` of exactly the inference step's GEMM shapes into preallocated outputs.
+
+Columns: times per step (ms, CPU time: the machine is shared, CPU time discounts waiting for a core),
+``vs lstm`` = LSTM time / inference time (throughput ratio, target >= 1), ``gemm share`` = GEMM time /
+inference time (the step's FLOP rate over the machine's GEMM FLOP rate for those shapes, target >= 0.5),
+``speedup`` = reference / inference, and the largest difference between the two paths' outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -18,18 +28,36 @@ from femsnn.runtime import configure_torch
 from femsnn.snn import SpikingRegressor
 
 
-def best_times(runs: list, repeats: int) -> list[float]:
-    """Shortest wall time (seconds) of each call over repeats rounds, the calls interleaved within a round
-    so that load from other processes hits them alike; one warm-up call each."""
-    for run in runs:
+def best_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Shortest (wall, CPU) seconds of each run over repeats interleaved rounds (one warm-up call each)."""
+    for run in runs.values():
         run()
-    best = [float("inf")] * len(runs)
+    best = {name: (float("inf"), float("inf")) for name in runs}
     for _ in range(repeats):
-        for i, run in enumerate(runs):
-            start = time.perf_counter()
+        for name, run in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
             run()
-            best[i] = min(best[i], time.perf_counter() - start)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
     return best
+
+
+def gemm_shapes(net: SpikingRegressor, batch: int) -> list[tuple[int, int, int]]:
+    """(M, K, N) of every GEMM of one inference step: one per spiking layer, two in the decoder."""
+    shapes = [(batch, *layer.stacked_weight().t().shape) for layer in net.spiking_layers]
+    decoder = net.decoder
+    return shapes + [(batch, *decoder.linear1.weight.t().shape), (batch, *decoder.linear2.weight.t().shape)]
+
+
+def gemm_run(shapes: list[tuple[int, int, int]], dtype: torch.dtype) -> Callable[[], None]:
+    """torch.mm of each shape into a preallocated output (random operands)."""
+    operands = [(torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype), torch.empty(m, n, dtype=dtype)) for m, k, n in shapes]
+
+    def run() -> None:
+        for a, b, out in operands:
+            torch.mm(a, b, out=out)
+
+    return run
 
 
 def main() -> None:
@@ -37,19 +65,21 @@ def main() -> None:
     parser.add_argument("--batches", type=float, nargs="+", default=[1e3, 1e4, 1e5], help="points per step")
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64, 64], help="SLSTM layer sizes (all equal)")
     parser.add_argument("--population", type=int, default=32, help="population neurons per output")
-    parser.add_argument("--inputs", type=int, default=4, help="inputs per point (4: plane-strain Mandel strain)")
+    parser.add_argument("--inputs", type=int, default=8, help="inputs per point (8: plane-strain Mandel strain and increment)")
     parser.add_argument("--outputs", type=int, default=4, help="outputs per point (4: plane-strain stress)")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: FEMSNN_TORCH_THREADS or torch's)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per case (best kept)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared machine)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per case (best kept)")
     args = parser.parse_args()
     if len(set(args.hidden)) != 1:
         parser.error("--hidden sizes must be equal (torch.nn.LSTM stacks layers of one size)")
     configure_torch(args.threads)
     torch.manual_seed(0)
     n_hidden, n_layers = args.hidden[0], len(args.hidden)
-    print(f"SLSTM regressor {args.inputs} -> {args.hidden} -> {args.population}x{args.outputs}; torch threads {torch.get_num_threads()}")
-    print(f"{'dtype':>8} {'points':>8} {'slstm ms':>9} {'Mpoints/s':>9} {'lstm ms':>8} {'Mpoints/s':>9} {'ratio':>6}")
+    print(f"SLSTM regressor {args.inputs} -> {args.hidden} -> {args.population}x{args.outputs}; torch threads "
+          f"{torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'dtype':>8} {'points':>7} {'inference':>9} {'reference':>9} {'lstm':>7} {'gemm':>7} {'Mpt/s':>6}"
+          f" {'vs lstm':>7} {'gemm share':>10} {'speedup':>7} {'max diff':>8}   (times: CPU ms; wall ratios)")
     for dtype_name in args.dtypes:
         dtype = getattr(torch, dtype_name)
         net = SpikingRegressor(args.inputs, args.outputs, "slstm", args.hidden, args.population).to(dtype)
@@ -58,14 +88,38 @@ def main() -> None:
             batch = int(size)
             x = torch.randn(batch, args.inputs, dtype=dtype)
             with torch.inference_mode():
-                state = net.step(x, net.init_state(batch))[1]  # a state away from rest
+                state = net.step(x, net.step(x, net.init_state(batch))[1])[1]  # a state away from rest
                 h0 = torch.randn(n_layers, batch, n_hidden, dtype=dtype).tanh()
                 c0 = torch.randn(n_layers, batch, n_hidden, dtype=dtype)
-                slstm_s, lstm_s = best_times([lambda: net.step(x, state), lambda: lstm(x.unsqueeze(1), (h0, c0))], args.repeats)
+            with torch.no_grad():
+                reference = net.step(x, state)[0]
+
+            def inference() -> None:
+                with torch.inference_mode():
+                    net.step(x, state)
+
+            def differentiable() -> None:
+                with torch.no_grad():
+                    net.step(x, state)
+
+            def lstm_step() -> None:
+                with torch.inference_mode():
+                    lstm(x.unsqueeze(1), (h0, c0))
+
+            with torch.inference_mode():
+                difference = (net.step(x, state)[0] - reference).abs().max().item()
+            runs = {"inference": inference, "reference": differentiable, "lstm": lstm_step, "gemm": gemm_run(gemm_shapes(net, batch), dtype)}
+            best = best_times(runs, args.repeats)
+            cpu = {name: t[1] for name, t in best.items()}
+            wall = {name: t[0] for name, t in best.items()}
             print(
-                f"{dtype_name:>8} {batch:>8} {1e3 * slstm_s:>9.2f} {batch / slstm_s / 1e6:>9.2f}"
-                f" {1e3 * lstm_s:>8.2f} {batch / lstm_s / 1e6:>9.2f} {slstm_s / lstm_s:>6.2f}"
+                f"{dtype_name:>8} {batch:>7} {1e3 * cpu['inference']:>9.2f} {1e3 * cpu['reference']:>9.2f}"
+                f" {1e3 * cpu['lstm']:>7.2f} {1e3 * cpu['gemm']:>7.2f} {batch / cpu['inference'] / 1e6:>6.2f}"
+                f" {cpu['lstm'] / cpu['inference']:>7.2f} {cpu['gemm'] / cpu['inference']:>10.2f}"
+                f" {cpu['reference'] / cpu['inference']:>7.2f} {difference:>8.1e}"
+                f"   wall: vs lstm {wall['lstm'] / wall['inference']:.2f}, gemm share {wall['gemm'] / wall['inference']:.2f}"
             )
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

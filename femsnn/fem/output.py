@@ -2,6 +2,8 @@
 
 Rows are appended and flushed as each increment converges, so a run that stops early keeps all its
 converged work. Files are written by rank 0 (tables, report, plot) or collectively (VTX fields).
+A resumed run rewrites the table from the rows before the checkpoint and writes its fields to
+``*_from_<increment>.bp`` files beside those of the earlier part (VTX files cannot be appended to).
 """
 
 from __future__ import annotations
@@ -71,24 +73,30 @@ class RunOutput:
         n_steps: int,
         progress: bool,
         fields: tuple[fem.Function, CellFields] | None,
+        previous: tuple[list[dict[str, float]], int] = ([], 0),
     ) -> None:
+        """previous: the rows and completed load steps of the run before a resume."""
         self.directory, self.comm, self.columns = Path(directory), comm, columns
-        self.rows: list[dict[str, float]] = []
+        rows, steps_done = previous
+        self.rows: list[dict[str, float]] = list(rows)
         self._root = comm.rank == 0
         self._table = None
         if self._root:
             self._table_file = open(self.directory / TABLE_NAME, "w", newline="")
             self._table = csv.DictWriter(self._table_file, fieldnames=columns)
             self._table.writeheader()
-        self._progress = tqdm(total=n_steps, unit="step", disable=not (progress and self._root))
+            self._table.writerows(self.rows)
+            self._table_file.flush()
+        self._progress = tqdm(total=n_steps, initial=steps_done, unit="step", disable=not (progress and self._root))
         self._writers = []
         if fields is not None:
             u, cells = fields
             self._cells = cells
             policy = io.VTXMeshPolicy.reuse
+            suffix = f"_from_{len(self.rows) + 1:04d}.bp" if self.rows else ".bp"
             self._writers = [
-                io.VTXWriter(comm, self.directory / DISPLACEMENT_NAME, [u], engine="BP4", mesh_policy=policy),
-                io.VTXWriter(comm, self.directory / CELL_FIELDS_NAME, cells.functions, engine="BP4", mesh_policy=policy),
+                io.VTXWriter(comm, self.directory / DISPLACEMENT_NAME.replace(".bp", suffix), [u], engine="BP4", mesh_policy=policy),
+                io.VTXWriter(comm, self.directory / CELL_FIELDS_NAME.replace(".bp", suffix), cells.functions, engine="BP4", mesh_policy=policy),
             ]
 
     def add_row(self, row: dict[str, float], step_done: bool) -> None:

@@ -102,6 +102,17 @@ class QuadratureData:
         """Make the trial history the committed one (call only after a converged step)."""
         self.committed[:] = self.trial
 
+    def point_volumes(self) -> fem.Function:
+        """Scalar quadrature Function of each point's weight times |det J|: its share of the domain's volume.
+
+        Assembling the integral of a quadrature-space test function gives exactly these numbers.
+        """
+        V = fem.functionspace(self._mesh, basix.ufl.quadrature_element(self._mesh.basix_cell(), value_shape=(), degree=self.degree))
+        volumes = fem.Function(V, name="point_volume")
+        volumes.x.array[:] = fem.assemble_vector(fem.form(ufl.TestFunction(V) * self.dx)).array
+        volumes.x.scatter_forward()  # a quadrature dof belongs to one cell: this only fills the ghost cells
+        return volumes
+
     def cell_averages(self, values: np.ndarray) -> np.ndarray:
         """Quadrature-weighted mean over each owned cell of per-point values (points, *shape)."""
         per_cell = values.reshape(self.n_cells, self.n_qp, -1)

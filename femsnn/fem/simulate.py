@@ -13,16 +13,23 @@ material, mesh size, every Newton solve including failed ones, timings, MPI size
 ``displacement.bp`` and ``cell_fields.bp`` (ParaView VTX: displacement; cell-averaged stress
 components, von Mises stress and scalar history such as the equivalent plastic strain), and
 ``load_displacement.png``.
+
+With ``[output] checkpoint = true`` (the default) the run saves a checkpoint after every converged
+load step (femsnn.fem.checkpoint); ``run_simulation(..., resume=True)`` (``femsnn simulate --resume``)
+continues from it and ends as the uninterrupted run would. The table and report then cover the whole
+run; the fields of the resumed part go to ``displacement_from_<increment>.bp`` and
+``cell_fields_from_<increment>.bp``, beside the files of the first part.
 """
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from time import perf_counter
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from dolfinx import fem
@@ -30,13 +37,14 @@ from mpi4py import MPI
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from femsnn.config import ConfigError, Strict, load_config, parse_config
+from femsnn.fem.checkpoint import Checkpoint
 from femsnn.fem.loads import BoundaryLoading
 from femsnn.fem.mesh import MeshData, check_dimension, load_mesh, read_mesh, resolve_size
 from femsnn.fem.output import CellFields, RunOutput
 from femsnn.fem.probes import DisplacementProbe, ReactionProbe
 from femsnn.fem.problems import Control, Problem, make_problem
 from femsnn.fem.quadrature import stress_state_of
-from femsnn.fem.solver import EquilibriumSolver, NewtonSettings, Timings
+from femsnn.fem.solver import EquilibriumSolver, LineSearch, NewtonSettings, Timings, material_stress_resolution
 from femsnn.fem.stepping import Attempt, ConvergenceFailure, follow_load_program, turning_point_program
 from femsnn.materials.base import Material, MaterialInputError
 from femsnn.materials.registry import MaterialConfig, make_material, parse_material_config
@@ -123,15 +131,33 @@ class LoadingSection(Strict):
 
 
 class SolverSection(Strict):
-    """[solver]: Newton convergence on the residual norm and extra PETSc SNES/KSP options."""
+    """[solver]: Newton convergence on the residual norm, line search and extra PETSc SNES/KSP options.
+
+    ``stress_tolerance``: the stress change (MPa) below which the material's stress is not resolved, turned
+    into an absolute residual tolerance (femsnn.fem.solver); ``"material"`` asks the material (0 for
+    materials that report no resolution, such as the reference ones).
+    """
 
     rtol: PositiveFloat = 1e-8
     atol: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1e-10
     max_it: int = Field(25, ge=1)
+    line_search: LineSearch = "basic"
+    stress_tolerance: Annotated[float, Field(ge=0, allow_inf_nan=False)] | Literal["material"] = 0.0
     petsc_options: dict[str, str | int | float | bool] = {}
 
-    def settings(self) -> NewtonSettings:
-        return NewtonSettings(self.rtol, self.atol, self.max_it, dict(self.petsc_options))
+    @field_validator("petsc_options")
+    @classmethod
+    def _no_duplicates(cls, options: dict) -> dict:
+        taken = {"snes_rtol": "rtol", "snes_atol": "atol", "snes_max_it": "max_it", "snes_linesearch_type": "line_search"}
+        for key in options:
+            if key.lstrip("-") in taken:
+                raise ValueError(f"set {key!r} with the key '{taken[key.lstrip('-')]}', not in petsc_options")
+        return options
+
+    def settings(self, material: Material) -> NewtonSettings:
+        """Newton settings for this material (its stress resolution if stress_tolerance is "material")."""
+        tolerance = material_stress_resolution(material) if self.stress_tolerance == "material" else self.stress_tolerance
+        return NewtonSettings(self.rtol, self.atol, self.max_it, self.line_search, tolerance, dict(self.petsc_options))
 
 
 class OutputSection(Strict):
@@ -141,6 +167,7 @@ class OutputSection(Strict):
     fields: bool = True  # ParaView VTX files of displacement and cell-averaged stress / history
     plot: bool = True
     progress: bool = True
+    checkpoint: bool = True  # after every converged load step, for resume (femsnn.fem.checkpoint)
 
     @field_validator("directory")
     @classmethod
@@ -160,8 +187,9 @@ class SimulationConfig(Strict):
 
     @field_validator("material", mode="before")
     @classmethod
-    def _known_material(cls, data: object) -> object:
-        return parse_material_config(data) if isinstance(data, dict) else data
+    def _known_material(cls, data: object, info: ValidationInfo) -> object:
+        """A material section by its type; a relative model file is relative to the config file."""
+        return parse_material_config(data, (info.context or {}).get("base_dir")) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _consistent(self) -> SimulationConfig:
@@ -191,15 +219,38 @@ class SimulationFailed(RuntimeError):
 
 _PREFIXES = count()
 
+#: called after every converged load step of the program with (step, load factor, solver): the solver's
+#: displacement, stress and committed history are those of that step until the observer returns
+StepObserver = Callable[[int, float, EquilibriumSolver], None]
 
-def run_simulation_from_file(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD) -> SimulationResult:
-    """Load, validate and run a simulation TOML file."""
-    return run_simulation(load_config(path, SimulationConfig), comm)
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a configuration needs before any output exists: the mesh, the material and the Newton settings."""
+
+    mesh_data: MeshData
+    material: Material
+    settings: NewtonSettings
 
 
-def run_simulation(config: SimulationConfig | dict, comm: MPI.Comm = MPI.COMM_WORLD) -> SimulationResult:
+def run_simulation_from_file(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, *, resume: bool = False) -> SimulationResult:
+    """Load, validate and run a simulation TOML file (resume: continue from its checkpoint)."""
+    return run_simulation(load_config(path, SimulationConfig), comm, resume=resume)
+
+
+def run_simulation(
+    config: SimulationConfig | dict,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    *,
+    resume: bool = False,
+    prepared: Prepared | None = None,
+    observer: StepObserver | None = None,
+) -> SimulationResult:
     """Run a configured simulation on comm; raises ConfigError before any work for unusable input.
 
+    resume: continue from the checkpoint in the output folder (CheckpointError, before anything is
+    written, if there is no usable one). prepared: mesh, material and settings already built from this
+    config by :func:`prepare`. observer: see StepObserver.
     Raises SimulationFailed (with the converged part as its ``result``) when a load step does not
     converge within the allowed cut-backs; the output folder then holds everything converged so far.
     """
@@ -207,12 +258,16 @@ def run_simulation(config: SimulationConfig | dict, comm: MPI.Comm = MPI.COMM_WO
     if not isinstance(config, SimulationConfig):
         config = parse_config(config, SimulationConfig)
     problem = config.problem.definition()
-    mesh_data, material = _prepare(config, problem, comm)
-    run = _Run(config, problem, mesh_data, material, comm)
+    run = _Run(config, problem, prepare(config, comm) if prepared is None else prepared, comm, resume, observer)
     error: ConvergenceFailure | None = None
     try:
         follow_load_program(
-            run.solver, run.program, run.record, max_cutbacks=config.loading.max_cutbacks, dt=config.loading.dt
+            run.solver,
+            run.program,
+            run.record,
+            max_cutbacks=config.loading.max_cutbacks,
+            dt=config.loading.dt,
+            completed=run.completed,
         )
     except ConvergenceFailure as exc:
         error = exc
@@ -225,22 +280,37 @@ def run_simulation(config: SimulationConfig | dict, comm: MPI.Comm = MPI.COMM_WO
 class _Run:
     """One simulation's solver, probes and output folder (created here, after all checks passed)."""
 
-    def __init__(self, config: SimulationConfig, problem: Problem, mesh_data: MeshData, material: Material, comm: MPI.Comm) -> None:
-        self.config, self.problem, self.mesh_data, self.material, self.comm = config, problem, mesh_data, material, comm
-        mesh = mesh_data.mesh
+    def __init__(
+        self,
+        config: SimulationConfig,
+        problem: Problem,
+        prepared: Prepared,
+        comm: MPI.Comm,
+        resume: bool,
+        observer: StepObserver | None,
+    ) -> None:
+        self.config, self.problem, self.comm, self.observer = config, problem, comm, observer
+        self.mesh_data, self.material, self.settings = prepared.mesh_data, prepared.material, prepared.settings
+        mesh = self.mesh_data.mesh
         self.V = fem.functionspace(mesh, ("Lagrange", config.problem.element_degree, (mesh.geometry.dim,)))
         self.u = fem.Function(self.V, name="displacement")
-        loading = BoundaryLoading(self.V, mesh_data, list(problem.loads))
+        loading = BoundaryLoading(self.V, self.mesh_data, list(problem.loads))
         self.solver = EquilibriumSolver(
-            self.u, material, loading, config.problem.quadrature_degree, config.solver.settings(), f"femsnn{next(_PREFIXES)}_"
+            self.u, self.material, loading, config.problem.quadrature_degree, self.settings, f"femsnn{next(_PREFIXES)}_"
         )
         self.probes = {p.name: DisplacementProbe(self.u, p.point, p.component) for p in problem.probes}
         self.reactions = {
-            r.name: ReactionProbe(self.solver.residual, self.V, mesh_data.facets(r.boundary), r.component)
+            r.name: ReactionProbe(self.solver.residual, self.V, self.mesh_data.facets(r.boundary), r.component)
             for r in problem.reactions
         }
         self.program = config.loading.program()
         directory = config.output.directory
+        resumable = config.model_dump(mode="json", exclude={"output"})
+        self.checkpoint = Checkpoint(directory, comm, resumable) if config.output.checkpoint or resume else None
+        self.completed, self.attempts, rows, self._wall = 0, [], [], 0.0
+        self.resumed_after: int | None = None
+        if resume:
+            rows = self._restore()
         if comm.rank == 0:
             directory.mkdir(parents=True, exist_ok=True)
         comm.barrier()
@@ -250,13 +320,29 @@ class _Run:
         ]  # fmt: skip
         fields = (self.u, CellFields(self.solver.data, mesh)) if config.output.fields else None
         self.output = RunOutput(
-            directory, comm, columns, n_steps=len(self.program), progress=config.output.progress, fields=fields
+            directory,
+            comm,
+            columns,
+            n_steps=len(self.program),
+            progress=config.output.progress,
+            fields=fields,
+            previous=(rows, self.completed),
         )
-        self.attempts: list[dict] = []
-        self._timings = Timings()
+        self._timings = Timings(**self.solver.timings.as_dict())
+        self._started = perf_counter()
+
+    def _restore(self) -> list[dict]:
+        """Continue from the checkpoint: converged state, solves and timings so far; returns the table rows."""
+        saved = self.checkpoint.load(self.u, self.solver.data.committed.shape)
+        self.solver.restore(saved.displacement, saved.history)
+        record = saved.record
+        self.completed = self.resumed_after = saved.step
+        self.attempts, self._wall = record["increments"], record["wall"]
+        self.solver.timings = Timings(**record["timings"][self.comm.rank])
+        return record["rows"]
 
     def record(self, attempt: Attempt) -> None:
-        """Log every solve; tabulate converged ones with their probes, reactions and timings."""
+        """Log every solve; tabulate converged ones; checkpoint and observe completed load steps."""
         now = self.solver.timings.as_dict()
         spent = {k: v - getattr(self._timings, k) for k, v in now.items()}
         self._timings = Timings(**now)
@@ -264,7 +350,8 @@ class _Run:
             {
                 "step": attempt.step, "target": attempt.target, "load_factor": attempt.factor,
                 "converged": attempt.converged, "converged_reason": attempt.info.reason,
-                "newton_iterations": attempt.info.iterations, "cutbacks": attempt.cutbacks, "timings": spent,
+                "newton_iterations": attempt.info.iterations, "residual_norm": attempt.info.residual_norm,
+                "cutbacks": attempt.cutbacks, "timings": spent,
             }
         )  # fmt: skip
         if not attempt.converged:
@@ -282,7 +369,20 @@ class _Run:
             "time_assembly": spent["assembly"],
             "time_solve": spent["solve"],
         }
-        self.output.add_row(row, step_done=attempt.factor == attempt.target)
+        step_done = attempt.factor == attempt.target
+        self.output.add_row(row, step_done=step_done)
+        if not step_done:
+            return
+        if self.checkpoint is not None:
+            record = {
+                "rows": self.output.rows,
+                "increments": self.attempts,
+                "timings": self.comm.allgather(now),
+                "wall": self._wall + perf_counter() - self._started,
+            }
+            self.checkpoint.save(attempt.step, attempt.factor, self.u, self.solver.data.committed, record)
+        if self.observer is not None:
+            self.observer(attempt.step, attempt.factor, self.solver)
 
     def finish(self, error: ConvergenceFailure | None, wall: float) -> SimulationResult:
         """Write the report and plot, close the files, and collect the result."""
@@ -299,12 +399,18 @@ class _Run:
                 "dofs": self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs,
                 "quadrature_points": comm.allreduce(self.solver.data.n_points, op=MPI.SUM),
             },
+            "solver": {
+                "stress_tolerance": self.settings.stress_tolerance,
+                "residual_atol": self.solver.residual_atol,
+                "line_search": self.settings.line_search,
+            },
             "mpi_size": comm.size,
             "host": platform.node(),
+            "resumed_after_step": self.resumed_after,
             "increments": self.attempts,
             "timings": {
                 **{k: comm.allreduce(v, op=MPI.MAX) for k, v in self.solver.timings.as_dict().items()},
-                "wall": comm.allreduce(wall, op=MPI.MAX),
+                "wall": comm.allreduce(self._wall + wall, op=MPI.MAX),
             },
             "config": self.config.model_dump(mode="json"),
         }
@@ -321,18 +427,20 @@ def _plot_axes(problem: Problem) -> tuple[str, str, str, str]:
     return probe, problem.force, f"{probe} [mm]", ylabel
 
 
-def _prepare(config: SimulationConfig, problem: Problem, comm: MPI.Comm) -> tuple[MeshData, Material]:
-    """Read the mesh and build the material, turning unusable input into ConfigError (no output yet)."""
+def prepare(config: SimulationConfig, comm: MPI.Comm, mesh_data: MeshData | None = None) -> Prepared:
+    """Read the mesh (unless given), build the material and settings; unusable input becomes ConfigError (no output yet)."""
+    problem = config.problem.definition()
     try:
-        if config.mesh.file is not None:
+        if mesh_data is None and config.mesh.file is not None:
             mesh_data = read_mesh(config.mesh.file, comm)
-        else:
+        elif mesh_data is None:
             mesh_data = load_mesh(problem.geometry, config.mesh.size, comm)
         check_dimension(mesh_data.mesh, problem.dim)
         for boundary in {load.boundary for load in problem.loads} | {r.boundary for r in problem.reactions}:
             mesh_data.facets(boundary)
         material = make_material(config.material, stress_state_of(mesh_data.mesh))
+        settings = config.solver.settings(material)
     except (ValueError, KeyError, FileNotFoundError, MaterialInputError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         raise ConfigError(f"{problem.name}: {message}") from exc
-    return mesh_data, material
+    return Prepared(mesh_data, material, settings)

@@ -6,12 +6,19 @@ with s and C quadrature Functions filled by the material. The SNES residual call
 material at the current iterate **from the committed history** before assembling, so Newton can
 evaluate a step as often as it likes; the trial history is committed only after convergence, and a
 failed step is rolled back to the last converged displacement.
+
+A material whose stress is only resolved to some finite stress change (a network surrogate whose
+stress is piecewise constant in the strain) can never bring the residual down to round-off. With a
+``stress_tolerance`` r > 0, Newton also accepts a residual norm below what independent stress errors
+of size r at every quadrature point would produce (:func:`residual_noise_scale`), and every solve
+takes at least one Newton iteration (else a load increment smaller than that could be skipped).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Literal
 
 import dolfinx.fem.petsc as fem_petsc
 import numpy as np
@@ -27,35 +34,86 @@ from femsnn.materials.base import Material
 #: PETSc options used unless the caller overrides them: Newton with a full step, MUMPS LU.
 DEFAULT_PETSC_OPTIONS: dict[str, str | int | float] = {
     "snes_type": "newtonls",
-    "snes_linesearch_type": "basic",
     "snes_stol": 0.0,  # converge on the residual only, never on a small Newton update
     "ksp_type": "preonly",
     "pc_type": "lu",
     "pc_factor_mat_solver_type": "mumps",
 }
 
+#: PETSc line searches of newtonls: full step, backtracking, secant (PETSc's former "l2"), critical point,
+#: and the affine-covariant error-based one
+LineSearch = Literal["basic", "bt", "secant", "cp", "nleqerr"]
+
 
 @dataclass(frozen=True)
 class NewtonSettings:
-    """Convergence on the residual norm: |F| <= max(atol, rtol |F_0|) within max_it iterations."""
+    """Convergence on the residual norm: |F| <= max(atol, stress atol, rtol |F_0|) within max_it iterations.
+
+    stress_tolerance: stress change (MPa) the material cannot resolve; 0 for an exact material. The
+    solver turns it into an absolute residual tolerance (module docstring).
+    """
 
     rtol: float = 1e-8
     atol: float = 1e-10
     max_it: int = 25
+    line_search: LineSearch = "basic"
+    stress_tolerance: float = 0.0
     petsc_options: dict = field(default_factory=dict)
 
-    def options(self) -> dict:
-        """The full SNES options: defaults, tolerances, then the caller's overrides."""
-        tolerances = {"snes_rtol": self.rtol, "snes_atol": self.atol, "snes_max_it": self.max_it}
+    def options(self, atol: float | None = None) -> dict:
+        """The full SNES options: defaults, tolerances (atol: the effective one), then the caller's overrides."""
+        tolerances = {
+            "snes_rtol": self.rtol,
+            "snes_atol": self.atol if atol is None else atol,
+            "snes_max_it": self.max_it,
+            "snes_linesearch_type": self.line_search,
+        }
+        if self.stress_tolerance > 0:
+            tolerances["snes_force_iteration"] = True
         return {**DEFAULT_PETSC_OPTIONS, **tolerances, **self.petsc_options}
+
+
+def material_stress_resolution(material: Material) -> float:
+    """The stress resolution (MPa) a material reports, 0 if it reports none (an exact material).
+
+    A material may offer ``stress_resolution()`` returning an object whose ``resolution`` is that
+    stress change (femsnn.materials.spiking measures it on its own validation paths).
+    """
+    probe = getattr(material, "stress_resolution", None)
+    if probe is None:
+        return 0.0
+    resolution = float(probe().resolution)
+    if not np.isfinite(resolution) or resolution < 0:
+        raise ValueError(f"{type(material).__name__} reports a stress resolution of {resolution}")
+    return resolution
+
+
+def residual_noise_scale(data: QuadratureData, V: fem.FunctionSpace, bcs: list[fem.DirichletBC]) -> float:
+    """Expected residual norm of independent unit stress errors in random directions at every quadrature point.
+
+    An error r e_q at point q (e_q uniform on the unit sphere of the n Mandel components, W_q its weight
+    times |det J|) gives residual entries F_i = sum_q W_q r e_q . e(phi_i)(x_q), so
+    E|F|^2 = r^2 / n sum_i int W |e(phi_i)|^2 dx: the trace of a stiffness matrix whose material is W,
+    over the free dofs. Returns sqrt(that trace / n), the residual norm per unit r (collective).
+    """
+    v, du = ufl.TestFunction(V), ufl.TrialFunction(V)
+    volumes = data.point_volumes()
+    state = data.stress_state
+    form = fem.form(volumes * ufl.dot(mandel_strain(du, state), mandel_strain(v, state)) * data.dx)
+    matrix = fem_petsc.assemble_matrix(form, bcs=bcs, diag=0.0)
+    matrix.assemble()
+    trace = matrix.getDiagonal().sum()
+    matrix.destroy()
+    return float(np.sqrt(trace / state.size))
 
 
 @dataclass(frozen=True)
 class SolveInfo:
-    """Outcome of one Newton solve: PETSc's converged reason (> 0 converged) and the iterations it took."""
+    """Outcome of one Newton solve: PETSc's converged reason (> 0 converged), iterations, final residual norm."""
 
     reason: int
     iterations: int
+    residual_norm: float = float("nan")
 
     @property
     def converged(self) -> bool:
@@ -106,13 +164,18 @@ class EquilibriumSolver:
         if work is not None:
             self.residual = self.residual - work
         jacobian = ufl.dot(ufl.dot(self.data.tangent, mandel_strain(du, state)), e_v) * dx
+        #: absolute residual tolerance in force: the configured one, or that of the stress tolerance if larger
+        self.residual_atol = settings.atol
+        if settings.stress_tolerance > 0:
+            scale = residual_noise_scale(self.data, V, loading.bcs)
+            self.residual_atol = max(settings.atol, settings.stress_tolerance * scale)
         self.problem = fem_petsc.NonlinearProblem(
             self.residual,
             u,
             bcs=loading.bcs,
             J=jacobian,
             petsc_options_prefix=prefix,
-            petsc_options=settings.options(),
+            petsc_options=settings.options(self.residual_atol),
         )
         snes = self.problem.solver
         self._residual_ctx = {"u": u, "residual": self.problem.F, "jacobian": self.problem.J, "bcs": loading.bcs}
@@ -167,13 +230,20 @@ class EquilibriumSolver:
         self.loading.set_factor(factor)
         self._dt = dt
         material, assembly = self.timings.material, self.timings.assembly
+        snes = self.problem.solver
         tic = perf_counter()
-        self.problem.solve()
+        linear_failure = int(PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE)
+        try:
+            self.problem.solve()
+            reason = int(snes.getConvergedReason())
+        except PETSc.Error:  # e.g. MUMPS on a singular tangent: a failed solve, to be cut back, not a crash
+            reason = linear_failure
+        if reason == linear_failure:
+            snes.getKSP().reset()  # a failed factorisation is otherwise reused by every later solve
         elapsed = perf_counter() - tic
         self.timings.total += elapsed
         self.timings.solve += elapsed - (self.timings.material - material) - (self.timings.assembly - assembly)
-        snes = self.problem.solver
-        return SolveInfo(reason=int(snes.getConvergedReason()), iterations=int(snes.getIterationNumber()))
+        return SolveInfo(reason, int(snes.getIterationNumber()), float(snes.getFunctionNorm()))
 
     def commit(self) -> None:
         """Accept the converged state: its trial history becomes the committed history."""
@@ -186,3 +256,14 @@ class EquilibriumSolver:
         """Return to the last committed state after a failed solve (stress and tangent included)."""
         self.u.x.array[:] = self._committed_u
         self._update_material()
+
+    def restore(self, displacement: np.ndarray, committed: np.ndarray) -> None:
+        """Continue from a saved converged state: displacement (ghosts included) and packed committed history.
+
+        Stress and tangent are left alone: the next solve evaluates the material first.
+        """
+        self.u.x.array[:] = displacement
+        self._committed_u[:] = displacement
+        self.data.committed[:] = committed
+        self.data.trial[:] = committed
+        self._updated_at[:] = np.nan

@@ -70,14 +70,18 @@ def follow_load_program(
     *,
     max_cutbacks: int,
     dt: float = 1.0,
+    completed: int = 0,
 ) -> float:
     """Solve each target factor in turn from rest, halving failed steps; returns the final factor.
 
     Every solve is passed to record (converged ones after commit). A cut-back sub-step gets its
-    share of dt. Raises ConvergenceFailure after max_cutbacks halvings of one step.
+    share of dt. Raises ConvergenceFailure after max_cutbacks halvings of one step. completed: steps
+    already done (a resumed run), the solver being at the converged state of the last of them.
     """
-    current = 0.0
-    for step, target in enumerate(factors, start=1):
+    if not 0 <= completed <= len(factors):
+        raise ValueError(f"completed must lie in 0..{len(factors)}, got {completed}")
+    current = float(factors[completed - 1]) if completed else 0.0
+    for step, target in enumerate(factors[completed:], start=completed + 1):
         start, done, size, cutbacks = current, Fraction(0), Fraction(1), 0
         while done < 1:
             reach = min(done + size, Fraction(1))

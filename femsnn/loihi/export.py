@@ -6,7 +6,9 @@ The file (``.npz`` of float64 arrays with a JSON manifest inside, no pickles) is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,35 +24,52 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(device="cpu", dtype=torch.float64).numpy().copy()
 
 
-def _layer(layer: torch.nn.Module) -> SpikingLayer:
-    """One torch spiking layer -> its exported arrays (β clamped to [0, 1] as the forward pass does)."""
+def _layer(layer: torch.nn.Module, convert: Callable[[torch.Tensor], Any]) -> SpikingLayer:
+    """One torch spiking layer -> its exported parameters (β clamped to [0, 1] as the forward pass does)."""
     if isinstance(layer, SLSTM):
         cell = layer.lstm_cell
         return SpikingLayer(
             kind="slstm",
             reset=layer.reset,
-            input_weight=_array(cell.weight_ih),
-            bias=_array(cell.bias_ih) + _array(cell.bias_hh),
-            threshold=_array(layer.threshold),
-            recurrent_weight=_array(cell.weight_hh),
+            input_weight=convert(cell.weight_ih),
+            bias=convert(cell.bias_ih) + convert(cell.bias_hh),
+            threshold=convert(layer.threshold),
+            recurrent_weight=convert(cell.weight_hh),
         )
     if isinstance(layer, (LIF, RLIF)):
         return SpikingLayer(
             kind="rlif" if isinstance(layer, RLIF) else "lif",
             reset=layer.reset,
-            input_weight=_array(layer.linear.weight),
-            bias=_array(layer.linear.bias),
-            threshold=_array(layer.threshold),
-            beta=_array(layer.beta.clamp(0, 1)),
-            recurrent_weight=_array(layer.recurrent.weight) if isinstance(layer, RLIF) else None,
+            input_weight=convert(layer.linear.weight),
+            bias=convert(layer.linear.bias),
+            threshold=convert(layer.threshold),
+            beta=convert(layer.beta.clamp(0, 1)),
+            recurrent_weight=convert(layer.recurrent.weight) if isinstance(layer, RLIF) else None,
         )
     raise TypeError(f"cannot export a layer of type {type(layer).__name__}")
 
 
-def network_from_regressor(net: SpikingRegressor, normalisation: Normalisation | None = None) -> Network:
-    """The exportable description of net; without normalisation the network's units are used as they are."""
+def parameters_of(
+    net: SpikingRegressor, convert: Callable[[torch.Tensor], Any] = _array
+) -> tuple[tuple[SpikingLayer, ...], tuple[IntegratorStage, ...]]:
+    """The spiking layers and decoder stages of net in the exported layout, each parameter passed through convert.
+
+    convert = float64 numpy copies (the default) for a file; the identity keeps torch tensors with their gradients
+    (quantisation-aware fine-tuning, :mod:`femsnn.loihi.qat`).
+    """
     if not isinstance(net, SpikingRegressor):
         raise TypeError(f"only spiking regressors can be offloaded to Loihi, got {type(net).__name__}")
+    decoder = net.decoder
+    stages = (
+        IntegratorStage(convert(decoder.linear1.weight), convert(decoder.linear1.bias), convert(decoder.beta1.clamp(0, 1))),
+        IntegratorStage(convert(decoder.linear2.weight), convert(decoder.linear2.bias), convert(decoder.beta2.clamp(0, 1))),
+    )
+    return tuple(_layer(layer, convert) for layer in net.spiking_layers), stages
+
+
+def network_from_regressor(net: SpikingRegressor, normalisation: Normalisation | None = None) -> Network:
+    """The exportable description of net; without normalisation the network's units are used as they are."""
+    layers, stages = parameters_of(net)
     if normalisation is None:
         normalisation = Normalisation(np.zeros(net.n_inputs), np.ones(net.n_inputs), np.zeros(net.n_outputs), np.ones(net.n_outputs))
     if (normalisation.n_inputs, normalisation.n_outputs) != (net.n_inputs, net.n_outputs):
@@ -58,14 +77,10 @@ def network_from_regressor(net: SpikingRegressor, normalisation: Normalisation |
             f"normalisation is for {normalisation.n_inputs} inputs / {normalisation.n_outputs} outputs, "
             f"the network has {net.n_inputs} / {net.n_outputs}"
         )
-    decoder = net.decoder
     return Network(
-        layers=tuple(_layer(layer) for layer in net.spiking_layers),
-        decoder=(
-            IntegratorStage(_array(decoder.linear1.weight), _array(decoder.linear1.bias), _array(decoder.beta1.clamp(0, 1))),
-            IntegratorStage(_array(decoder.linear2.weight), _array(decoder.linear2.bias), _array(decoder.beta2.clamp(0, 1))),
-        ),
-        population=decoder.population,
+        layers=layers,
+        decoder=stages,
+        population=net.decoder.population,
         input_mean=np.asarray(normalisation.input_mean, dtype=np.float64),
         input_std=np.asarray(normalisation.input_std, dtype=np.float64),
         output_mean=np.asarray(normalisation.target_mean, dtype=np.float64),

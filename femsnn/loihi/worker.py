@@ -5,6 +5,10 @@
         result = worker.run(strain_paths)        # (B, T, n_inputs) physical units
         result.outputs, result.spike_counts      # (B, T, n_outputs), (B, T, n_layers)
 
+    with LavaWorker("model.npz", backend="sim-float", state_io=True) as worker:
+        result = worker.run(inputs[:, None], state=state)   # one step of B samples from given states
+        result.final_state                       # {name: (B, size)}, femsnn.snn state names and units
+
 The worker is a subprocess of the Lava interpreter (:mod:`femsnn.loihi.env`) in its own process
 group, spoken to over pipes with :mod:`femsnn.loihi.lava_worker.protocol`. A watchdog turns a
 crashed worker, or one silent for ``timeout`` seconds (default ``$FEMSNN_LAVA_TIMEOUT`` or 60;
@@ -23,7 +27,7 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -48,12 +52,14 @@ class LavaWorkerError(RuntimeError):
 @dataclass(frozen=True)
 class OffloadResult:
     """Outputs (B, T, n_outputs) in physical units, spike counts per step and layer (B, T, n_layers),
-    the backend that ran, and the worker's wall time for the batch."""
+    the backend that ran, the worker's wall time for the batch and, for a worker with state_io, the state
+    after each sequence's last step ({name: (B, size)} in the network's units)."""
 
     outputs: np.ndarray
     spike_counts: np.ndarray
     backend: str
     seconds: float
+    final_state: dict[str, np.ndarray] | None = None
 
 
 def default_timeout() -> float:
@@ -80,7 +86,9 @@ def _kill_group(process: subprocess.Popen) -> None:
 class LavaWorker:
     """One Lava worker process holding one compiled network; see the module docstring."""
 
-    def __init__(self, network: str | os.PathLike, backend: Backend = "auto", timeout: float | None = None) -> None:
+    def __init__(
+        self, network: str | os.PathLike, backend: Backend = "auto", timeout: float | None = None, *, state_io: bool = False
+    ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         path = Path(network).resolve()
@@ -101,26 +109,59 @@ class LavaWorker:
         )
         self._finalizer = weakref.finalize(self, _kill_group, self._process)
         self.closed, self._busy = False, False
+        self.failure: str | None = None  # why the worker was stopped, if it failed
         self.versions = self._expect("hello")
-        self.info = self._request({"kind": "load", "path": str(path), "backend": backend}, expect="loaded")
+        self.info = self._request({"kind": "load", "path": str(path), "backend": backend, "state_io": state_io}, expect="loaded")
         self.backend: str = self.info["backend"]
         self.n_inputs: int = self.info["n_inputs"]
         self.n_outputs: int = self.info["n_outputs"]
+        #: state names and sizes, in the order of the worker's state vector (empty without state_io)
+        self.state_layout: dict[str, int] = {name: size for name, size in self.info["state_layout"]}
 
     @property
     def pid(self) -> int:
         """Process id of the worker (its process group id too)."""
         return self._process.pid
 
-    def run(self, inputs: np.ndarray, progress: Callable[[int, int], None] | None = None) -> OffloadResult:
-        """Run input sequences (B, T, n_inputs), physical units, each from rest; progress(done, total) in Lava steps."""
+    def run(
+        self,
+        inputs: np.ndarray,
+        progress: Callable[[int, int], None] | None = None,
+        state: Mapping[str, np.ndarray] | None = None,
+    ) -> OffloadResult:
+        """Run input sequences (B, T, n_inputs), physical units, each from rest or (worker with state_io) from
+        its row of state {name: (B, size)}; progress(done, total) in Lava steps."""
         x = np.asarray(inputs, dtype=np.float64)
         if x.ndim != 3 or x.shape[2] != self.n_inputs or min(x.shape[:2]) < 1:
             raise ValueError(f"inputs must have shape (B >= 1, T >= 1, {self.n_inputs}), got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("inputs contain NaN or infinite values")
-        header, arrays = self._request({"kind": "run"}, {"inputs": x}, expect="result", progress=progress, with_arrays=True)
-        return OffloadResult(arrays["outputs"], arrays["spike_counts"], self.backend, header["seconds"])
+        arrays = {"inputs": x}
+        if state is not None:
+            arrays["initial_state"] = self._pack_state(state, x.shape[0])
+        header, replies = self._request({"kind": "run"}, arrays, expect="result", progress=progress, with_arrays=True)
+        final = replies.get("final_state")
+        if final is not None:
+            bounds = np.cumsum([0, *self.state_layout.values()])
+            final = {name: final[:, lo:hi] for name, lo, hi in zip(self.state_layout, bounds[:-1], bounds[1:])}
+        return OffloadResult(replies["outputs"], replies["spike_counts"], self.backend, header["seconds"], final)
+
+    def _pack_state(self, state: Mapping[str, np.ndarray], batch: int) -> np.ndarray:
+        """{name: (B, size)} -> the worker's state vectors (B, total size); ValueError for other names or shapes."""
+        if not self.state_layout:
+            raise ValueError("this worker was started without state_io: its sequences start from rest")
+        if set(state) != set(self.state_layout):
+            raise ValueError(f"state has variables {sorted(state)}, the network has {sorted(self.state_layout)}")
+        parts = []
+        for name, size in self.state_layout.items():
+            part = np.asarray(state[name], dtype=np.float64)
+            if part.shape != (batch, size):
+                raise ValueError(f"state '{name}' must have shape {(batch, size)}, got {part.shape}")
+            parts.append(part)
+        packed = np.concatenate(parts, axis=1)
+        if not np.all(np.isfinite(packed)):
+            raise ValueError("state contains NaN or infinite values")
+        return packed
 
     def close(self) -> None:
         """Stop the Lava runtime and the worker (killing it if it does not answer within the timeout, or if a
@@ -159,6 +200,7 @@ class LavaWorker:
         tail = self._stderr.read()[-4000:].decode(errors="replace").strip()
         self._shutdown()
         detail = f"\n--- worker stderr (end) ---\n{tail}" if tail else ""
+        self.failure = what
         return LavaWorkerError(f"Lava worker (pid {self.pid}) {what}; it has been stopped, start a new LavaWorker{detail}")
 
     def _request(
@@ -172,7 +214,8 @@ class LavaWorker:
     ) -> Any:
         """Send a request and wait for its reply (see _expect)."""
         if self.closed:
-            raise LavaWorkerError("this Lava worker has been stopped; start a new LavaWorker")
+            reason = f" after it {self.failure}" if self.failure else ""
+            raise LavaWorkerError(f"this Lava worker has been stopped{reason}; start a new LavaWorker")
         self._busy = True
         try:
             for piece in encode_frame(header, arrays):

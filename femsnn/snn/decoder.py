@@ -6,7 +6,9 @@ The last spiking layer's real membrane (not its spikes) goes through
     membrane2_t = β2 membrane2_{t-1} + W2 membrane1_t + b2  (population × n_outputs neurons)
     y_t[k]      = mean of membrane2_t over output k's population neurons [k·n_o, (k+1)·n_o)
 
-leaky integrators without spikes or reset (β clamped to [0, 1], learnable per neuron).
+leaky integrators without spikes or reset (β clamped to [0, 1], learnable per neuron). Under
+``torch.inference_mode()`` the step runs as (b + β membrane_{t-1}) then one in-place GEMM accumulation
+per layer, which agrees with the reference to rounding (see :mod:`femsnn.snn.neurons`).
 """
 
 from __future__ import annotations
@@ -49,11 +51,20 @@ class MembraneDecoder(StatefulModule):
 
     def step(self, membrane: Tensor, state: State) -> tuple[Tensor, State]:
         """Last spiking layer's membrane (B, n_hidden) -> outputs (B, n_outputs) and new decoder state."""
-        membrane1 = self.beta1.clamp(0, 1) * state["membrane1"] + self.linear1(membrane)
-        membrane2 = self.beta2.clamp(0, 1) * state["membrane2"] + self.linear2(membrane1)
+        if torch.is_inference_mode_enabled():
+            membrane1 = leaky_linear_(self.linear1, self.beta1, state["membrane1"], membrane)
+            membrane2 = leaky_linear_(self.linear2, self.beta2, state["membrane2"], membrane1)
+        else:
+            membrane1 = self.beta1.clamp(0, 1) * state["membrane1"] + self.linear1(membrane)
+            membrane2 = self.beta2.clamp(0, 1) * state["membrane2"] + self.linear2(membrane1)
         vote = membrane2.unflatten(-1, (self.n_outputs, self.population)).mean(dim=-1)
         return vote, {"membrane1": membrane1, "membrane2": membrane2}
 
     def extra_repr(self) -> str:
         """Sizes in the module's printout."""
         return f"n_hidden={self.n_inputs}, n_outputs={self.n_outputs}, population={self.population}"
+
+
+def leaky_linear_(linear: nn.Linear, beta: Tensor, previous: Tensor, inputs: Tensor) -> Tensor:
+    """b + β previous + inputs W^T as one pass and one accumulating GEMM (inference path; previous untouched)."""
+    return torch.addcmul(linear.bias, beta.clamp(0, 1), previous).addmm_(inputs, linear.weight.t())

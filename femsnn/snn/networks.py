@@ -17,8 +17,13 @@ from torch import Tensor, nn
 from femsnn.config import ConfigError, Strict, parse_config
 from femsnn.snn.base import Regressor, State, check_step_input
 from femsnn.snn.decoder import MembraneDecoder
-from femsnn.snn.neurons import LIF, LIF_BETA_INIT, RLIF, SLSTM, Reset, SpikingLayer
+from femsnn.snn.neurons import LIF, LIF_BETA_INIT, RLIF, SLSTM, Reset, SpikingLayer, check_inference_input
 from femsnn.snn.surrogate import DEFAULT_SLOPE
+
+#: rows per block of the inference step: the work buffers of a block (4 n_hidden gate values per row for SLSTM)
+#: stay in cache and are reused by the allocator instead of being allocated and first touched at the full batch
+#: size (3x64 SLSTM, 1e5 points: 10-25 % faster than one block with 2048..8192 rows, float32 and float64)
+INFERENCE_BLOCK = 4096
 
 Neuron = Literal["lif", "rlif", "slstm"]
 NEURONS: tuple[str, ...] = get_args(Neuron)
@@ -84,13 +89,50 @@ class SpikingRegressor(Regressor):
         return dict(self._state_spec)
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        """One time step of the whole network: x (B, n_inputs) -> y (B, n_outputs), new state."""
+        """One time step of the whole network: x (B, n_inputs) -> y (B, n_outputs), new state.
+
+        Under ``torch.inference_mode()`` the layers take the inference path (:mod:`femsnn.snn.neurons`), each
+        writing its spikes straight into the next layer's input buffer.
+        """
         check_step_input(x, state, self.n_inputs, self._state_spec)
+        if torch.is_inference_mode_enabled():
+            return self._inference_step(x, state)
         new_state: State = {}
         signal = x
         for i, layer in enumerate(self.spiking_layers):
             signal, layer_state = layer.step(signal, substate(state, f"layer{i}"))
             new_state.update(prefixed(layer_state, f"layer{i}"))
+        y, decoder_state = self.decoder.step(layer_state["membrane"], substate(state, "decoder"))
+        new_state.update(prefixed(decoder_state, "decoder"))
+        return y, new_state
+
+    def _inference_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """:meth:`step` through the layers' inference paths, INFERENCE_BLOCK rows at a time."""
+        check_inference_input(x, state, self.decoder.linear1.weight)
+        batch = x.shape[0]
+        if batch <= INFERENCE_BLOCK:
+            return self._inference_block(x, state)
+        y = x.new_empty((batch, self.n_outputs))
+        new_state = {k: x.new_empty((batch, *shape)) for k, shape in self._state_spec.items()}
+        for start in range(0, batch, INFERENCE_BLOCK):
+            rows = slice(start, start + INFERENCE_BLOCK)
+            y[rows], block_state = self._inference_block(x[rows], {k: v[rows] for k, v in state.items()})
+            for k, v in block_state.items():
+                new_state[k][rows] = v
+        return y, new_state
+
+    def _inference_block(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """The inference step of one block of rows; the last layer's spikes are not formed (not used)."""
+        layers, batch = self.spiking_layers, x.shape[0]
+        new_state: State = {}
+        inputs = layers[0].inference_inputs(batch, x)
+        inputs[:, : self.n_inputs] = x
+        for i, layer in enumerate(layers):
+            following = layers[i + 1].inference_inputs(batch, x) if i + 1 < len(layers) else None
+            spikes = None if following is None else following[:, : layer.n_outputs]
+            layer_state = layer.inference_step(inputs, substate(state, f"layer{i}"), spikes)
+            new_state.update(prefixed(layer_state, f"layer{i}"))
+            inputs = following
         y, decoder_state = self.decoder.step(layer_state["membrane"], substate(state, "decoder"))
         new_state.update(prefixed(decoder_state, "decoder"))
         return y, new_state

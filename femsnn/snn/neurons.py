@@ -15,10 +15,23 @@ graph (snnTorch >= 0.8 semantics). Reset modes:
 - ``none``: U_t = β U_{t-1} + I_t.
 
 β is clamped to [0, 1] in the forward pass, as in snnTorch; U_thr is not constrained.
+
+Two implementations of ``step``, chosen by torch's mode:
+
+- ``differentiable_step``: plain torch ops with the arctan surrogate; used whenever autograd may be
+  recording (training, surrogate tangents, torch.func transforms). Its numbers are the reference.
+- ``inference_step`` (under ``torch.inference_mode()`` only): one GEMM per layer of the input buffer
+  [x | recurrent input | 1] against the stacked weights [W_x | W_rec | b], then in-place elementwise
+  updates; spikes can be written straight into the next layer's input buffer. It agrees with the
+  reference to rounding (different summation order; SLSTM's tanh computed as 2 σ(2x) - 1, which is
+  cheaper than torch's tanh on CPU), so a membrane within rounding of its threshold may spike on one
+  path and not on the other. The stacked weights are rebuilt at every call (a few microseconds), so
+  they can never be stale.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Literal, get_args
 
 import torch
@@ -55,8 +68,36 @@ def leaky_membrane(beta: Tensor, membrane: Tensor, current: Tensor, reset: Tenso
     return decay * membrane + current
 
 
+def leaky_membrane_(current: Tensor, beta: Tensor, membrane: Tensor, reset: Tensor, threshold: Tensor, mode: str) -> Tensor:
+    """:func:`leaky_membrane` in place on current (inference path; reset is a 0/1 float mask, membrane is not touched)."""
+    decay = beta.clamp(0, 1)
+    if mode == "zero":
+        return current.addcmul_(decay, membrane * (1 - reset))
+    current.addcmul_(decay, membrane)
+    if mode == "subtract":
+        current.addcmul_(reset, threshold, value=-1)
+    return current
+
+
+def check_inference_input(x: Tensor, state: State, weight: Tensor) -> None:
+    """Raise ValueError unless x and every state tensor have the weights' dtype and device (the inference path
+    copies into buffers, which would otherwise cast silently)."""
+    for name, tensor in {"input": x, **state}.items():
+        if tensor.dtype != weight.dtype or tensor.device != weight.device:
+            raise ValueError(
+                f"{name} is {tensor.dtype} on {tensor.device}, the network is {weight.dtype} on {weight.device}"
+            )
+
+
 class SpikingLayer(StatefulModule):
-    """Common parts of the spiking layers: sizes, reset mode, surrogate slope, per-neuron threshold."""
+    """Common parts of the spiking layers: sizes, reset mode, surrogate slope, per-neuron threshold.
+
+    Subclasses implement ``differentiable_step`` and, for the inference path, ``n_recurrent_inputs``,
+    ``stacked_weight``, ``write_recurrent_input`` and ``update_from_preactivation``.
+    """
+
+    #: columns of the recurrent part of the inference input buffer
+    n_recurrent_inputs: int = 0
 
     def __init__(self, n_in: int, n_out: int, reset: str, surrogate_slope: float, threshold: Tensor) -> None:
         super().__init__()
@@ -78,6 +119,46 @@ class SpikingLayer(StatefulModule):
         """R_t = H(U_{t-1} - U_thr), detached: which neurons reset at this step."""
         return (membrane > self.threshold).to(membrane.dtype)
 
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One time step (module docstring): the inference path under ``torch.inference_mode()``, else the reference."""
+        if not torch.is_inference_mode_enabled():
+            return self.differentiable_step(x, state)
+        inputs = self.inference_inputs(x.shape[0], x)
+        inputs[:, : self.n_inputs] = x
+        spikes = torch.empty((x.shape[0], self.n_outputs), dtype=x.dtype, device=x.device)
+        return spikes, self.inference_step(inputs, state, spikes)
+
+    @abstractmethod
+    def differentiable_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """The reference step with autograd and surrogate gradients: (B, n_in) -> spikes (B, n_out), new state."""
+
+    def inference_inputs(self, batch: int, like: Tensor) -> Tensor:
+        """An uninitialised input buffer (batch, n_in + n_recurrent_inputs + 1) with like's dtype and device."""
+        return torch.empty((batch, self.n_inputs + self.n_recurrent_inputs + 1), dtype=like.dtype, device=like.device)
+
+    def inference_step(self, inputs: Tensor, state: State, spikes: Tensor | None) -> State:
+        """Inference path given the buffer with x in ``inputs[:, :n_in]`` (the rest is filled here): returns the new
+        state and writes this step's spikes into spikes (B, n_out), a view of the next layer's buffer, or skips them."""
+        weight = self.stacked_weight()
+        check_inference_input(inputs, state, weight)
+        self.write_recurrent_input(state, inputs[:, self.n_inputs : -1])
+        inputs[:, -1] = 1
+        new_state = self.update_from_preactivation(torch.mm(inputs, weight.t()), state)
+        if spikes is not None:
+            torch.gt(new_state["membrane"], self.threshold, out=spikes)
+        return new_state
+
+    @abstractmethod
+    def stacked_weight(self) -> Tensor:
+        """[W_x | W_rec | bias] (rows, n_in + n_recurrent_inputs + 1), built anew from the parameters."""
+
+    def write_recurrent_input(self, state: State, out: Tensor) -> None:
+        """Write the recurrent part of the inference input (B, n_recurrent_inputs) from the previous state (none here)."""
+
+    @abstractmethod
+    def update_from_preactivation(self, preactivation: Tensor, state: State) -> State:
+        """New state from the GEMM output (B, rows), in place on it (inference path)."""
+
     def extra_repr(self) -> str:
         """Sizes and reset mode in the module's printout."""
         return f"n_in={self.n_inputs}, n_out={self.n_outputs}, reset={self.reset!r}, surrogate_slope={self.surrogate_slope}"
@@ -97,11 +178,21 @@ class LIF(SpikingLayer):
         self.linear = nn.Linear(n_in, n_out)
         self.beta = nn.Parameter(torch.full((n_out,), LIF_BETA_INIT))
 
-    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+    def differentiable_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """U_t = β U_{t-1} + W x_t + b - R_t U_thr (by reset mode); returns S_t and {membrane: U_t}."""
         previous = state["membrane"]
         membrane = leaky_membrane(self.beta, previous, self.linear(x), self.reset_signal(previous), self.threshold, self.reset)
         return spike(membrane - self.threshold, self.surrogate_slope), {"membrane": membrane}
+
+    def stacked_weight(self) -> Tensor:
+        """[W | b] (n_out, n_in + 1)."""
+        return torch.cat([self.linear.weight, self.linear.bias[:, None]], dim=1)
+
+    def update_from_preactivation(self, preactivation: Tensor, state: State) -> State:
+        """U_t from the input current W x_t + b, in place."""
+        previous = state["membrane"]
+        reset = self.reset_signal(previous)
+        return {"membrane": leaky_membrane_(preactivation, self.beta, previous, reset, self.threshold, self.reset)}
 
 
 class RLIF(SpikingLayer):
@@ -118,14 +209,29 @@ class RLIF(SpikingLayer):
         self.linear = nn.Linear(n_in, n_out)
         self.recurrent = nn.Linear(n_out, n_out, bias=False)
         self.beta = nn.Parameter(torch.full((n_out,), LIF_BETA_INIT))
+        self.n_recurrent_inputs = n_out
 
-    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+    def differentiable_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """U_t = β U_{t-1} + W x_t + b + V S_{t-1} - R_t U_thr (by reset mode); returns S_t and {membrane: U_t}."""
         previous = state["membrane"]
         previous_spikes = spike(previous - self.threshold, self.surrogate_slope)
         current = self.linear(x) + self.recurrent(previous_spikes)
         membrane = leaky_membrane(self.beta, previous, current, previous_spikes.detach(), self.threshold, self.reset)
         return spike(membrane - self.threshold, self.surrogate_slope), {"membrane": membrane}
+
+    def stacked_weight(self) -> Tensor:
+        """[W | V | b] (n_out, n_in + n_out + 1)."""
+        return torch.cat([self.linear.weight, self.recurrent.weight, self.linear.bias[:, None]], dim=1)
+
+    def write_recurrent_input(self, state: State, out: Tensor) -> None:
+        """The previous spikes S_{t-1} = H(U_{t-1} - U_thr)."""
+        torch.gt(state["membrane"], self.threshold, out=out)
+
+    def update_from_preactivation(self, preactivation: Tensor, state: State) -> State:
+        """U_t from the current W x_t + b + V S_{t-1}, in place (the reset mask R_t equals S_{t-1})."""
+        previous = state["membrane"]
+        reset = self.reset_signal(previous)
+        return {"membrane": leaky_membrane_(preactivation, self.beta, previous, reset, self.threshold, self.reset)}
 
 
 class SLSTM(SpikingLayer):
@@ -142,13 +248,14 @@ class SLSTM(SpikingLayer):
     ) -> None:
         super().__init__(n_in, n_out, reset, surrogate_slope, torch.rand(n_out))
         self.lstm_cell = nn.LSTMCell(n_in, n_out)
+        self.n_recurrent_inputs = n_out
 
     @property
     def state_spec(self) -> dict[str, tuple[int, ...]]:
         """``membrane`` h (n_out,) and ``cell`` c (n_out,)."""
         return {"membrane": (self.n_outputs,), "cell": (self.n_outputs,)}
 
-    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+    def differentiable_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """h̃_t, c_t = LSTMCell(x_t, (h_{t-1}, c_{t-1})); h_t = h̃_t reset by mode; returns S_t and {membrane, cell}."""
         previous = state["membrane"]
         candidate, cell = self.lstm_cell(x, (previous, state["cell"]))
@@ -159,3 +266,30 @@ class SLSTM(SpikingLayer):
         else:
             membrane = candidate
         return spike(membrane - self.threshold, self.surrogate_slope), {"membrane": membrane, "cell": cell}
+
+    def stacked_weight(self) -> Tensor:
+        """[W_ih | W_hh | b_ih + b_hh] (4 n_out, n_in + n_out + 1), the cell-gate rows g doubled (tanh x = 2 σ(2x) - 1)."""
+        cell, n = self.lstm_cell, self.n_outputs
+        weight = torch.cat([cell.weight_ih, cell.weight_hh, (cell.bias_ih + cell.bias_hh)[:, None]], dim=1)
+        weight[2 * n : 3 * n] *= 2  # exact: a power of two
+        return weight
+
+    def write_recurrent_input(self, state: State, out: Tensor) -> None:
+        """The previous membrane h_{t-1}."""
+        out.copy_(state["membrane"])
+
+    def update_from_preactivation(self, preactivation: Tensor, state: State) -> State:
+        """LSTM gates (i, f, 2g, o) -> c_t, h̃_t with sigmoids only, in place on the gate buffer; then the reset."""
+        gates = preactivation.sigmoid_()
+        input_gate, forget_gate, cell_gate, output_gate = gates.chunk(4, dim=1)
+        cell_gate.mul_(2).sub_(1)  # tanh(g)
+        cell = torch.mul(forget_gate, state["cell"]).addcmul_(input_gate, cell_gate)
+        membrane = torch.mul(cell, 2).sigmoid_().mul_(2).sub_(1).mul_(output_gate)  # o tanh(c_t)
+        if self.reset != "none":
+            previous = state["membrane"]
+            fired = torch.gt(previous, self.threshold, out=cell_gate)  # the cell-gate slice is free again
+            if self.reset == "subtract":
+                membrane.addcmul_(fired, self.threshold, value=-1)
+            else:
+                membrane.mul_(1 - fired)
+        return {"membrane": membrane, "cell": cell}

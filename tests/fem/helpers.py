@@ -80,3 +80,28 @@ def gathered_field(u: fem.Function) -> tuple[np.ndarray, np.ndarray]:
     values = np.concatenate(comm.allgather(values))
     order = np.lexsort(np.round(coords, 12).T[::-1])
     return coords[order], values[order]
+
+
+def tiny_spiking_model(path: Path, hidden: tuple[int, ...] = (8, 8), seed: int = 0) -> Path:
+    """A random plane-strain SLSTM model file normalised on a few J2 walks of the cylinder's material.
+
+    Its stress means nothing (random weights): FE tests use it for plumbing, with a configured stress
+    tolerance that accepts one Newton iteration per load step.
+    """
+    import torch
+
+    from femsnn.snn import SpikingRegressor
+    from femsnn.train.artifact import Artifact, save_model
+    from femsnn.train.data import J2RandomWalkSettings, generate
+    from femsnn.train.normalisation import Normalisation
+
+    settings = J2RandomWalkSettings(
+        generator="j2_random_walk", stress_state="plane_strain", material=CYLINDER_J2, n_train=8, n_val=4, n_test=2,
+        steps=12, max_strain=0.02, increments=True,
+    )  # fmt: skip
+    data = generate(settings)
+    train = data.part("train")
+    torch.manual_seed(seed)
+    net = SpikingRegressor(train.inputs.shape[2], train.targets.shape[2], "slstm", hidden, population=4).double()
+    normalisation = Normalisation.fit(train.inputs, train.targets)
+    return save_model(path, net, Artifact.describe(net, normalisation, data.meta, {"seed": seed}))

@@ -31,3 +31,19 @@ def test_beta_initialisation():
 def test_bad_sizes_are_rejected():
     with pytest.raises(ValueError, match="population"):
         MembraneDecoder(8, 1, 0)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
+def test_inference_mode_equals_the_reference(dtype, tol):
+    torch.manual_seed(2)
+    dec = MembraneDecoder(n_hidden=6, n_outputs=3, population=4).to(dtype)
+    with torch.no_grad():
+        dec.beta2.uniform_(-0.5, 1.5)
+    state = {k: torch.randn(5, *shape, dtype=dtype) for k, shape in dec.state_spec.items()}
+    membrane = torch.randn(5, 6, dtype=dtype)
+    y, new = dec.step(membrane, state)
+    with torch.inference_mode():
+        fast_y, fast = dec.step(membrane, state)
+    torch.testing.assert_close(fast_y, y, rtol=tol, atol=tol)
+    for k in new:
+        torch.testing.assert_close(fast[k], new[k], rtol=tol, atol=tol)

@@ -9,6 +9,7 @@ import snntorch as snn
 import torch
 
 from femsnn.config import ConfigError
+from femsnn.snn import networks
 from femsnn.snn.networks import (
     LSTMRegressor,
     SpikingRegressor,
@@ -235,3 +236,46 @@ def test_bad_constructor_arguments_are_rejected():
         SpikingRegressor(1, 1, reset="soft")
     with pytest.raises(ValueError, match="sizes"):
         LSTMRegressor(1, 1, hidden=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("neuron, hidden, reset", [("slstm", [16, 12, 12], "subtract"), ("slstm", [9], "zero"), ("lif", [9, 7], "subtract"), ("rlif", [8, 8], "none")])
+def test_inference_step_equals_the_reference_step(neuron, hidden, reset, dtype):
+    """Under torch.inference_mode the layers chain their inference paths: same outputs, states and spikes."""
+    net = randomised(SpikingRegressor(5, 3, neuron=neuron, hidden=hidden, population=4, reset=reset)).to(dtype)
+    tol = {torch.float32: 1e-6, torch.float64: 1e-12}[dtype]
+    x = 2 * torch.randn(B, T, 5, dtype=dtype)
+    state, rates = net.init_state(B), []
+    for t in range(T):  # each step from the reference state, so that rounding does not accumulate
+        with torch.no_grad():
+            y, new = net.step(x[:, t], state)
+        with torch.inference_mode():
+            fast_y, fast = net.step(x[:, t], state)
+        torch.testing.assert_close(fast_y, y, rtol=tol, atol=tol)
+        assert fast.keys() == new.keys()
+        for k in new:
+            torch.testing.assert_close(fast[k], new[k], rtol=tol, atol=tol)
+        for name, spikes in net.spikes(new).items():
+            assert torch.equal(net.spikes(fast)[name], spikes), (t, name)
+            rates.append(spikes.mean())
+        state = new
+    assert 0.05 < torch.stack(rates).mean() < 0.95
+
+
+def test_inference_step_refuses_input_of_another_dtype():
+    net = SpikingRegressor(2, 1, hidden=[4], population=2).double()
+    with torch.inference_mode(), pytest.raises(ValueError, match="input is torch.float32"):
+        net.step(torch.zeros(3, 2), net.init_state(3))
+
+
+def test_inference_step_in_blocks_equals_one_block(monkeypatch):
+    net = randomised(SpikingRegressor(5, 3, neuron="slstm", hidden=[8, 8], population=4))
+    x = torch.randn(23, 5, dtype=torch.float64)
+    state = {k: torch.randn(23, *shape, dtype=torch.float64) for k, shape in net.state_spec.items()}
+    with torch.inference_mode():
+        y, new = net.step(x, state)
+        monkeypatch.setattr(networks, "INFERENCE_BLOCK", 5)  # four full blocks and a partial one
+        blocked_y, blocked = net.step(x, state)
+    torch.testing.assert_close(blocked_y, y, rtol=1e-14, atol=1e-14)
+    for k in new:
+        torch.testing.assert_close(blocked[k], new[k], rtol=1e-14, atol=1e-14)

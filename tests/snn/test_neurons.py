@@ -245,3 +245,81 @@ def test_bad_layer_arguments_are_rejected(args, match):
     for cls in (LIF, RLIF, SLSTM):
         with pytest.raises(ValueError, match=match):
             cls(*args)
+
+
+# inference path (torch.inference_mode): one stacked GEMM and in-place updates, equal to the reference to rounding
+INFERENCE_TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
+
+
+def random_state(layer, batch, dtype):
+    """A state away from rest: membranes around the thresholds, cells of order one."""
+    return {k: (0.3 * torch.randn(batch, *shape, dtype=dtype)) for k, shape in layer.state_spec.items()}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("make", [LIF, RLIF, SLSTM], ids=["lif", "rlif", "slstm"])
+def test_inference_path_equals_the_reference_path(make, reset, dtype):
+    layer = randomised(make(6, 24, reset=reset)).to(dtype)
+    x = 2 * torch.randn(B, T, 6, dtype=dtype)
+    state, tol, all_spikes = random_state(layer, B, dtype), INFERENCE_TOL[dtype], []
+    for t in range(T):  # each step from the reference state, so that rounding does not accumulate
+        with torch.no_grad():
+            spikes, new = layer.step(x[:, t], state)
+        with torch.inference_mode():
+            fast_spikes, fast = layer.step(x[:, t], state)
+        assert torch.equal(fast_spikes, spikes), t
+        assert fast.keys() == new.keys() and all(fast[k].dtype == dtype for k in fast)
+        for k in new:
+            torch.testing.assert_close(fast[k], new[k], rtol=tol, atol=tol)
+        state = new
+        all_spikes.append(spikes)
+    assert_some_spikes(all_spikes)
+
+
+@pytest.mark.parametrize("make", [LIF, RLIF, SLSTM], ids=["lif", "rlif", "slstm"])
+def test_inference_path_leaves_the_state_untouched_and_follows_parameter_changes(make):
+    layer = randomised(make(3, 7))
+    state = random_state(layer, 4, torch.float64)
+    before = {k: v.clone() for k, v in state.items()}
+    x = torch.randn(4, 3, dtype=torch.float64)
+    with torch.inference_mode():
+        first = layer.step(x, state)[1]
+    assert all(torch.equal(state[k], before[k]) for k in state)
+    with torch.no_grad():
+        next(p for name, p in layer.named_parameters() if "weight" in name).mul_(2.0)  # as an optimiser would
+        expected = layer.step(x, state)[1]
+    with torch.inference_mode():
+        second = layer.step(x, state)[1]
+    assert not torch.allclose(second["membrane"], first["membrane"])
+    torch.testing.assert_close(second["membrane"], expected["membrane"], rtol=1e-12, atol=1e-12)
+
+
+def test_inference_path_runs_only_in_inference_mode(monkeypatch):
+    """Outside inference mode (no_grad included: torch.func may still differentiate) the reference step runs."""
+    layer = randomised(SLSTM(3, 7))
+    state, x = random_state(layer, 4, torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    calls = []
+
+    def spy(name, method):
+        def wrapped(self, *args):
+            calls.append(name)
+            return method(self, *args)
+
+        return wrapped
+
+    monkeypatch.setattr(SLSTM, "differentiable_step", spy("reference", SLSTM.differentiable_step))
+    monkeypatch.setattr(SLSTM, "update_from_preactivation", spy("inference", SLSTM.update_from_preactivation))
+    with torch.no_grad():
+        layer.step(x, state)
+    layer.step(x, state)
+    with torch.inference_mode():
+        layer.step(x, state)
+    assert calls == ["reference", "reference", "inference"]
+
+
+def test_inference_path_refuses_a_state_of_another_dtype():
+    layer = randomised(SLSTM(3, 7))
+    state = {k: v.float() for k, v in random_state(layer, 4, torch.float64).items()}
+    with torch.inference_mode(), pytest.raises(ValueError, match="membrane is torch.float32"):
+        layer.step(torch.randn(4, 3, dtype=torch.float64), state)

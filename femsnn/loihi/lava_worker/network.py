@@ -189,6 +189,17 @@ def check_network(net: Network) -> None:
         _expect(bool(np.all(np.isfinite(array))), f"{key} has non-finite entries")
 
 
+def state_layout(net: Network) -> list[tuple[str, int]]:
+    """The network's state variables in order, as (name, size): per layer ``layer{i}.membrane`` (then
+    ``layer{i}.cell`` for slstm), then ``decoder.membrane{j}`` (j from 1): femsnn.snn's state names."""
+    layout = []
+    for i, layer in enumerate(net.layers):
+        layout.append((f"layer{i}.membrane", layer.n_neurons))
+        if layer.kind == "slstm":
+            layout.append((f"layer{i}.cell", layer.n_neurons))
+    return layout + [(f"decoder.membrane{j}", stage.n_neurons) for j, stage in enumerate(net.decoder, start=1)]
+
+
 def arrays_of(net: Network) -> dict[str, np.ndarray]:
     """All arrays of net by their file key (``layer{i}.{field}``, ``decoder{j}.{field}``, normalisation)."""
     arrays: dict[str, np.ndarray] = {}

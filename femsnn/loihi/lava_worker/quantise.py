@@ -19,7 +19,7 @@ from .dynamics import DECAY_BITS, FRACTION_BITS, saturate
 from .network import Network
 
 WEIGHT_BITS = 8
-_MANTISSA_MAX = (1 << (WEIGHT_BITS - 1)) - 1
+MANTISSA_MIN, MANTISSA_MAX = -(1 << (WEIGHT_BITS - 1)), (1 << (WEIGHT_BITS - 1)) - 1
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,29 @@ class FixedNetwork:
     decoder: tuple[FixedStage, ...]
 
 
+def weight_exponent(largest: float, graded: bool) -> int:
+    """Shared exponent of a matrix whose largest |weight| is largest: that weight gets the full 8-bit mantissa."""
+    if largest == 0.0:
+        return 0
+    return _scale_bits(graded) - int(np.floor(np.log2(MANTISSA_MAX / largest)))
+
+
+def mantissa_scale(exponent: int, graded: bool) -> float:
+    """Factor taking a float weight to its mantissa before rounding: m = clip(rint(weight · factor))."""
+    return 2.0 ** (_scale_bits(graded) - exponent)
+
+
 def quantise_dense(weight: np.ndarray, graded: bool) -> FixedDense:
     """8-bit mantissa and shared exponent for a float matrix driven by spikes or graded state-unit payloads."""
-    # current (state units) = weight · value · 2^F; payload = value (spikes) or value · 2^F (graded)
-    scale_bits = (0 if graded else FRACTION_BITS) - 1
-    largest = float(np.max(np.abs(weight))) if weight.size else 0.0
-    exponent = 0 if largest == 0.0 else scale_bits - int(np.floor(np.log2(_MANTISSA_MAX / largest)))
-    mantissa = np.clip(np.rint(weight * 2.0 ** (scale_bits - exponent)), -_MANTISSA_MAX - 1, _MANTISSA_MAX)
+    exponent = weight_exponent(float(np.max(np.abs(weight))) if weight.size else 0.0, graded)
+    mantissa = np.clip(np.rint(weight * mantissa_scale(exponent, graded)), MANTISSA_MIN, MANTISSA_MAX)
     return FixedDense(weights=2 * mantissa.astype(np.int64), exponent=exponent)
+
+
+def _scale_bits(graded: bool) -> int:
+    """log2 of (current in state units) / (2 · weight · payload): payloads are spikes (0/1) or graded state units."""
+    # current (state units) = weight · value · 2^F; payload = value (spikes) or value · 2^F (graded); weights = 2 m
+    return (0 if graded else FRACTION_BITS) - 1
 
 
 def to_state_units(values: np.ndarray) -> np.ndarray:

@@ -3,11 +3,13 @@
 Requests (header ``kind``) and replies:
 
 * on start the worker sends ``hello`` (Python, numpy and Lava versions, whether lava-loihi is installed);
-* ``load`` {path, backend}: build and compile the Lava graph -> ``loaded`` {backend that will run,
-  processes, output_delay, build_seconds};
-* ``run`` {inputs (B, T, n_inputs) physical units} -> ``progress`` {done, total} every few
-  steps, then ``result`` {seconds, steps} with arrays outputs (B, T, n_outputs, physical units)
-  and spike_counts (B, T, n_layers);
+* ``load`` {path, backend, state_io}: build and compile the Lava graph (with state input/output if
+  asked) -> ``loaded`` {backend that will run, processes, output_delay, build_seconds, state_layout
+  [[name, size], ...] (empty without state_io)};
+* ``run`` {inputs (B, T, n_inputs) physical units, optional initial_state (B, state size)} ->
+  ``progress`` {done, total} every few steps, then ``result`` {seconds, steps} with arrays outputs
+  (B, T, n_outputs, physical units), spike_counts (B, T, n_layers) and, with state_io, final_state
+  (B, state size);
 * ``close`` -> ``closed``, then the worker exits.
 
 Any failure is answered with ``error`` {type, message, traceback} (the main process then ends a
@@ -26,7 +28,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .network import load_network
+from .network import load_network, state_layout
 from .protocol import read_frame, stream_reader, write_frame
 
 BACKEND_CHOICES = ("sim-float", "sim-fixed", "hw", "auto")
@@ -91,7 +93,8 @@ class Server:
         network = load_network(header["path"])
         self.discard_graph()
         start = time.perf_counter()
-        self.graph, self.network = LavaNetwork(network, backend), network
+        state_io = bool(header.get("state_io", False))
+        self.graph, self.network = LavaNetwork(network, backend, state_io), network
         self.send(
             {
                 "kind": "loaded",
@@ -102,6 +105,7 @@ class Server:
                 "n_inputs": network.n_inputs,
                 "n_outputs": network.n_outputs,
                 "n_layers": len(network.layers),
+                "state_layout": state_layout(network) if state_io else [],
             }
         )
 
@@ -114,12 +118,13 @@ class Server:
         start = time.perf_counter()
         result = self.graph.run(
             self.network.standardise_inputs(inputs),
+            arrays.get("initial_state"),
             progress=lambda done, total: self.send({"kind": "progress", "done": done, "total": total}),
         )
-        self.send(
-            {"kind": "result", "seconds": time.perf_counter() - start, "steps": int(inputs.shape[0] * inputs.shape[1])},
-            {"outputs": self.network.physical_outputs(result.outputs), "spike_counts": result.spike_counts},
-        )
+        replies = {"outputs": self.network.physical_outputs(result.outputs), "spike_counts": result.spike_counts}
+        if result.final_state is not None:
+            replies["final_state"] = result.final_state
+        self.send({"kind": "result", "seconds": time.perf_counter() - start, "steps": int(inputs.shape[0] * inputs.shape[1])}, replies)
 
     def serve(self, stream: BinaryIO) -> None:
         """Answer requests from stream until ``close`` or the main process goes away."""

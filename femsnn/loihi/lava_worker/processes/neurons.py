@@ -8,6 +8,13 @@ value back on ``r_out`` (spikes H(0 - U_thr) for rlif, h = 0 for slstm) so that 
 Dense delivers the right feedback at the next sequence's first step. ``period`` and ``origin``
 are Vars that the worker sets before each batch.
 
+State input/output (processes built with a ``state_offset``): instead of rest, each sequence starts
+from a given state. The ``state_in`` port receives, at the last step before a sequence's first step,
+the state vector holding that sequence's initial state in this process's slice (membrane, then cell
+for slstm); the process feeds it back on ``r_out`` at once and starts from it at the next step. The
+process writes its state after every step into its state slot of the readout. Without a
+``state_offset``, ``state_in`` stays unconnected (Lava then delivers zeros) and sequences start from rest.
+
 Ports: ``a_in`` synaptic current; ``s_out`` spikes; ``v_out`` real membrane (graded payload);
 ``r_out`` recurrent feedback; ``readout`` a vector of ``readout_size`` zeros in which the process
 writes, from ``readout_offset`` (None: no readout), its spike count (neuron layers) or membranes
@@ -37,11 +44,26 @@ FLOAT, FIXED = float, np.int64
 class _SequenceProcess(AbstractProcess):
     """Common parts of processes that restart at every sequence: period, origin, readout slot."""
 
-    def __init__(self, *, shape: tuple[int, ...], delay: int, readout_size: int, readout_offset: int | None, **params) -> None:
-        super().__init__(shape=shape, delay=delay, readout_size=readout_size, readout_offset=readout_offset, **params)
+    def __init__(
+        self,
+        *,
+        shape: tuple[int, ...],
+        delay: int,
+        readout_size: int,
+        readout_offset: int | None,
+        state_size: int = 1,
+        state_offset: int | None = None,
+        readout_state_offset: int | None = None,
+        **params,
+    ) -> None:
+        super().__init__(
+            shape=shape, delay=delay, readout_size=readout_size, readout_offset=readout_offset,
+            state_offset=state_offset, readout_state_offset=readout_state_offset, **params,
+        )  # fmt: skip
         self.period = Var(shape=(1,), init=1)
         self.origin = Var(shape=(1,), init=1)
         self.readout = OutPort(shape=(readout_size,))
+        self.state_in = InPort(shape=(state_size,))
 
 
 class LeakyNeurons(_SequenceProcess):
@@ -95,18 +117,34 @@ class _SequenceModel(PyLoihiProcessModel):
     period: np.ndarray = LavaPyType(np.ndarray, np.int64)
     origin: np.ndarray = LavaPyType(np.ndarray, np.int64)
 
+    def __init__(self, proc_params: dict) -> None:
+        super().__init__(proc_params=proc_params)
+        n = self.proc_params["shape"][0]
+        self.start_state = (np.zeros(n), np.zeros(n))  # (membrane, cell) the next sequence starts from
+
     def sequence_step(self) -> int:
         """0 at the first step of each sequence, period - 1 at its last."""
         return int((self.time_step - self.origin[0] - self.proc_params["delay"]) % self.period[0])
 
-    def send_readout(self, values: np.ndarray) -> None:
-        """Send values in this process's slot of an otherwise zero readout vector (if it has a slot)."""
-        offset = self.proc_params["readout_offset"]
-        if offset is None:
+    def send_readout(self, values: np.ndarray, state: tuple[np.ndarray, ...]) -> None:
+        """Send values and the state in this process's slots of an otherwise zero readout vector (where it has slots)."""
+        offset, state_offset = self.proc_params["readout_offset"], self.proc_params["readout_state_offset"]
+        if offset is None and state_offset is None:
             return
         vector = np.zeros(self.proc_params["readout_size"], dtype=values.dtype)
-        vector[offset : offset + values.shape[0]] = values
+        if offset is not None:
+            vector[offset : offset + values.shape[0]] = values
+        if state_offset is not None:
+            vector[state_offset : state_offset + sum(v.shape[0] for v in state)] = np.concatenate(state)
         self.readout.send(vector)
+
+    def receive_start_state(self, parts: int) -> tuple[np.ndarray, ...]:
+        """Receive the state vector; this process's slice split into parts (membrane[, cell]), zeros without state input."""
+        vector = self.state_in.recv()
+        offset, n = self.proc_params["state_offset"], self.proc_params["shape"][0]
+        if offset is None:
+            return tuple(np.zeros(n, dtype=vector.dtype) for _ in range(parts))
+        return tuple(vector[offset + p * n : offset + (p + 1) * n].copy() for p in range(parts))
 
 
 class _LeakyModel(_SequenceModel):
@@ -114,16 +152,20 @@ class _LeakyModel(_SequenceModel):
 
     def run_spk(self) -> None:
         current = self.a_in.recv() + self.bias
+        start = self.receive_start_state(1)
         k = self.sequence_step()
         if k == 0:
-            self.membrane[:] = 0
+            self.membrane[:] = self.start_state[0]
         membrane, spikes = self.step(self.membrane, current, self.beta, self.threshold, self.proc_params["reset"])
         self.membrane[:] = membrane
         self.s_out.send(spikes)
         self.v_out.send(membrane)
-        self.send_readout(np.array([spikes.sum()]))
-        rest = k == self.period[0] - 1
-        self.r_out.send((0 > self.threshold).astype(spikes.dtype) if rest else spikes)
+        self.send_readout(np.array([spikes.sum()]), (membrane,))
+        if k == self.period[0] - 1:
+            self.start_state = start
+            self.r_out.send((start[0] > self.threshold).astype(spikes.dtype))
+        else:
+            self.r_out.send(spikes)
 
 
 @implements(proc=LeakyNeurons, protocol=LoihiProtocol)
@@ -137,6 +179,7 @@ class PyLeakyNeuronsFloat(_LeakyModel):
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     readout: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    state_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     beta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
@@ -155,6 +198,7 @@ class PyLeakyNeuronsFixed(_LeakyModel):
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED, precision=24)
     r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED, precision=1)
     readout: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED)
+    state_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FIXED, precision=24)
     beta: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=12)
     threshold: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=24)
     bias: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=24)
@@ -167,17 +211,21 @@ class _SLSTMModel(_SequenceModel):
 
     def run_spk(self) -> None:
         current = self.a_in.recv() + self.bias
+        start = self.receive_start_state(2)
         k = self.sequence_step()
         if k == 0:
-            self.membrane[:] = 0
-            self.cell[:] = 0
+            self.membrane[:], self.cell[:] = self.start_state
         membrane, cell, spikes = self.step(self.membrane, self.cell, current, self.threshold, self.proc_params["reset"])
         self.membrane[:] = membrane
         self.cell[:] = cell
         self.s_out.send(spikes)
         self.v_out.send(membrane)
-        self.send_readout(np.array([spikes.sum()]))
-        self.r_out.send(np.zeros_like(membrane) if k == self.period[0] - 1 else membrane)
+        self.send_readout(np.array([spikes.sum()]), (membrane, cell))
+        if k == self.period[0] - 1:
+            self.start_state = start
+            self.r_out.send(start[0])
+        else:
+            self.r_out.send(membrane)
 
 
 @implements(proc=SLSTMNeurons, protocol=LoihiProtocol)
@@ -191,6 +239,7 @@ class PySLSTMNeuronsFloat(_SLSTMModel):
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     readout: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    state_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     membrane: np.ndarray = LavaPyType(np.ndarray, FLOAT)
@@ -209,6 +258,7 @@ class PySLSTMNeuronsFixed(_SLSTMModel):
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED, precision=24)
     r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED, precision=24)
     readout: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED)
+    state_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FIXED, precision=24)
     threshold: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=24)
     bias: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=24)
     membrane: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=24)
@@ -221,11 +271,15 @@ class _IntegratorModel(_SequenceModel):
 
     def run_spk(self) -> None:
         current = self.a_in.recv() + self.bias
-        if self.sequence_step() == 0:
-            self.membrane[:] = 0
+        start = self.receive_start_state(1)
+        k = self.sequence_step()
+        if k == 0:
+            self.membrane[:] = self.start_state[0]
         self.membrane[:] = self.step(self.membrane, current, self.beta)
         self.v_out.send(self.membrane)
-        self.send_readout(self.membrane)
+        self.send_readout(self.membrane, (self.membrane,))
+        if k == self.period[0] - 1:
+            self.start_state = start
 
 
 @implements(proc=LeakyIntegrators, protocol=LoihiProtocol)
@@ -237,6 +291,7 @@ class PyLeakyIntegratorsFloat(_IntegratorModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     readout: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    state_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     beta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     membrane: np.ndarray = LavaPyType(np.ndarray, FLOAT)
@@ -252,6 +307,7 @@ class PyLeakyIntegratorsFixed(_IntegratorModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FIXED, precision=24)
     v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED, precision=24)
     readout: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED, precision=24)
+    state_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FIXED, precision=24)
     beta: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=12)
     bias: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=24)
     membrane: np.ndarray = LavaPyType(np.ndarray, FIXED, precision=24)

@@ -1,0 +1,111 @@
+"""The spiking material inside dolfinx's Newton loop: cost per load step, and the tangent strategies.
+
+Timing (always): the thick cylinder (examples/cylinder/compare.toml) at h = 0.01 (~38k quadrature
+points), the first --steps load steps of its program, with the reference J2 and with the spiking
+model; prints seconds per load step of both, their ratio, and each run's share spent in material
+updates (all measured in this one run; forms are compiled by a coarse warm-up first).
+
+--strategies: the whole program on the --size mesh, once per tangent strategy x line search (femsnn
+compare, stress tolerance from the model's resolution): Newton iterations, failed solves (each one a
+cut-back), seconds, the curve error (|u_s - u_r| / max |u_r| at the program's factors) and the stress
+error against the reference.
+
+Run: python benchmarks/bench_spiking_fe.py [--model M] [--tangent T] [--strategies] (serial)
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from femsnn.config import load_config
+from femsnn.fem.compare import CompareConfig, run_comparison
+from femsnn.fem.simulate import run_simulation
+from femsnn.materials.tangents import TANGENT_STRATEGIES
+from femsnn.runtime import configure_torch
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "cylinder" / "compare.toml"
+MODEL = ROOT / "femsnn" / "models" / "cylinder_j2_plane_strain.pt"
+LINE_SEARCHES = ("basic", "bt", "secant")
+
+
+def configured(model: Path, tangent: str, directory: Path, size: str | float, spiking_solver: dict | None = None) -> CompareConfig:
+    """The example comparison with another model, tangent, mesh size, spiking solver keys and folder; no fields or plots."""
+    config = load_config(EXAMPLE, CompareConfig)
+    spiking = config.spiking.model_copy(update={"model": model, "tangent": tangent})
+    output = config.output.model_copy(update={"directory": directory, "fields": False, "plot": False, "progress": False})
+    return config.model_copy(
+        update={
+            "spiking": spiking,
+            "output": output,
+            "spiking_solver": spiking_solver or {},
+            "mesh": config.mesh.model_copy(update={"size": size}),
+        }
+    )
+
+
+def timing(model: Path, tangent: str, steps: int, directory: Path) -> None:
+    """Seconds per load step of both materials at ~40k quadrature points, their ratio and material shares."""
+    fine = configured(model, tangent, directory, "fine")
+    fine = fine.model_copy(update={"loading": fine.loading.model_copy(update={"factors": fine.loading.program()[:steps].tolist()})})
+    warm = configured(model, tangent, directory / "warm", "coarse")
+    for run in ("reference", "spiking"):
+        run_simulation(warm.simulation(run).model_copy(update={"loading": fine.loading}))
+    reports = {run: run_simulation(fine.simulation(run)).report for run in ("reference", "spiking")}
+    points = reports["reference"]["mesh"]["quadrature_points"]
+    print(f"\ncylinder at h = 0.01: {points} quadrature points, {reports['reference']['mesh']['dofs']} dofs, "
+          f"first {steps} load steps, spiking tangent '{tangent}'")
+    print(f"{'material':>10} {'s/step':>8} {'newton':>6} {'material s':>10} {'share':>6}")
+    per_step = {}
+    for run, report in reports.items():
+        t = report["timings"]
+        per_step[run] = t["total"] / steps
+        iterations = sum(i["newton_iterations"] for i in report["increments"])
+        print(f"{run:>10} {per_step[run]:8.3f} {iterations:6d} {t['material']:10.3f} {t['material'] / t['total']:6.0%}")
+    print(f"spiking / reference time per load step: {per_step['spiking'] / per_step['reference']:.2f}")
+
+
+def strategies(model: Path, size: str, directory: Path) -> None:
+    """Every tangent strategy x line search on the whole program: iterations, failures, seconds, errors."""
+    print(f"\ncylinder, mesh '{size}', whole program: tangent strategy x line search")
+    print(f"{'tangent':>9} {'search':>7} {'status':>9} {'newton':>6} {'it/step':>7} {'failed':>6} {'s spiking':>9} "
+          f"{'s ref':>6} {'curve max':>9} {'curve mean':>10} {'stress mean':>11}")
+    for tangent in TANGENT_STRATEGIES:
+        for search in LINE_SEARCHES:
+            solver = {"line_search": search}
+            result = run_comparison(configured(model, tangent, directory / f"{tangent}-{search}", size, solver))
+            s = result.summary
+            done = [row for row in s["steps"] if row["converged_spiking"]]
+            seconds = s["timings"]["spiking"]["total"]
+            print(f"{tangent:>9} {search:>7} {s['status']['spiking']:>9} {s['newton_iterations']['spiking']:6d} "
+                  f"{s['newton_iterations']['spiking'] / max(len(done), 1):7.2f} {s['failed_solves']['spiking']:6d} "
+                  f"{seconds:9.2f} {s['timings']['reference']['total']:6.2f} {_fmt(s['curve_error']['max']):>9} "
+                  f"{_fmt(s['curve_error']['mean']):>10} {_fmt(s['stress_error']['mean']):>11}   ({len(done)} steps)")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=MODEL, help="spiking model file (default: the shipped cylinder model)")
+    parser.add_argument("--tangent", default="elastic", choices=TANGENT_STRATEGIES, help="tangent of the timing run")
+    parser.add_argument("--steps", type=int, default=6, help="load steps of the timing run")
+    parser.add_argument("--strategies", action="store_true", help="also compare every tangent strategy x line search")
+    parser.add_argument("--size", default="coarse", help="mesh size of the strategy comparison")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args()
+    if not args.model.is_file():
+        parser.error(f"model file not found: {args.model} (train one, or pass --model)")
+    configure_torch(args.threads)
+    with tempfile.TemporaryDirectory() as scratch:
+        timing(args.model, args.tangent, args.steps, Path(scratch) / "timing")
+        if args.strategies:
+            strategies(args.model, args.size, Path(scratch) / "strategies")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Reproduce the paper's experiments: train a chosen set of configs over several seeds, tabulate the results.
+
+    python benchmarks/paper/run.py --set reduced                       # every reduced config, seed 42
+    python benchmarks/paper/run.py --set reduced --only iso_slstm_recipe --seeds 1 2 3 --jobs 2
+    python benchmarks/paper/run.py --set full --device cuda            # the paper's sizes (GPU)
+
+Each run trains ``<set>/<name>.toml`` with [training] seed replaced by the run's seed (the data seed,
+hence the held-out test set, stays the config's) into ``<out>/<set>/<name>/seed<k>``; runs resume
+from their checkpoints, so a killed sweep continues where it stopped. Writes ``results.json`` (every
+run's test metrics and training time, merged with earlier sweeps) and ``results.md`` (mean and spread over seeds next to the
+paper's numbers) into ``<out>/<set>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: the paper's code-metric results (Henkes et al. 2022, sections II-IV) for the configs that reproduce them
+PAPER = {
+    "iso_slstm_256_64": "9.38e-2 / 4.05e-3 (grid run: 5.24e-2 all)",
+    "iso_slstm_256_32": "last step 2.87e-3 (best of grid)",
+    "iso_lstm_256_64": "4.86e-2 / 4.76e-3",
+    "ro_rlif_512": "8.79e-2 / 8.02e-2",
+}
+COLUMNS = [
+    ("code_all", "code metric all"),
+    ("code_last", "code metric last"),
+    ("eq14_all", "eq. 14 all"),
+    ("eq14_last", "eq. 14 last"),
+    ("rmse_mpa_all", "RMSE MPa"),
+    ("max_mpa_all", "max MPa"),
+    ("median_mpa_all", "median MPa"),
+    ("rmse_mpa_last", "RMSE last MPa"),
+]
+
+
+def run_one(config_path: Path, seed: int, out_dir: Path, device: str | None, threads: int) -> dict:
+    """Train one config with one seed (resuming if a checkpoint exists); return its result row."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    from femsnn.train.config import load_train_config
+    from femsnn.train.workflow import run_training
+
+    config = load_train_config(config_path)
+    training = {"seed": seed, "threads": threads, "progress": False} | ({"device": device} if device else {})
+    config = config.model_copy(
+        update={
+            "training": config.training.model_copy(update=training),
+            "output": config.output.model_copy(update={"dir": out_dir}),
+        }
+    )
+    run = run_training(config)
+    return {
+        "config": config_path.stem,
+        "seed": seed,
+        "test": run.metrics["test"],
+        "train_time_s": run.metrics["train_time_s"],
+        "epochs_run": run.metrics["epochs_run"],
+        "best_epoch": run.metrics["best_epoch"],
+        "parameters": run.metrics["parameters"],
+        "output": str(run.output_dir),
+    }
+
+
+def merge(path: Path, rows: list[dict]) -> list[dict]:
+    """Earlier results in path (other configs or seeds) plus rows, rows replacing runs they repeat."""
+    new = {(r["config"], r["seed"]) for r in rows}
+    old = json.loads(path.read_text()) if path.is_file() else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return sorted([r for r in old if (r["config"], r["seed"]) not in new] + rows, key=lambda r: (r["config"], r["seed"]))
+
+
+def summarise(rows: list[dict]) -> str:
+    """Markdown table: per config, mean (min-max) over seeds of each metric, training time, paper numbers."""
+    lines = [
+        "| config | seeds | " + " | ".join(label for _, label in COLUMNS) + " | train time min | paper (code metric all / last) |",
+        "|" + " --- |" * (len(COLUMNS) + 4),
+    ]
+    for name in dict.fromkeys(r["config"] for r in rows):
+        runs = [r for r in rows if r["config"] == name]
+        cells = [_spread([r["test"][key] for r in runs]) for key, _ in COLUMNS]
+        minutes = _spread([r["train_time_s"] / 60 for r in runs], "{:.1f}")
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + f" | {minutes} | {PAPER.get(name, '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _spread(values: list[float], fmt: str = "{:.3g}") -> str:
+    """'mean (min-max)' or the single value."""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.fmean(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=["reduced", "full"], default="reduced", help="config folder next to this script")
+    parser.add_argument("--only", nargs="*", help="config names (file stems) to run; default: all in the set")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[42], help="training seeds")
+    parser.add_argument("--out", type=Path, default=HERE / "runs", help="results folder")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="override the configs' device")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+    args = parser.parse_args(argv)
+
+    configs = sorted((HERE / args.set).glob("*.toml"))
+    if args.only:
+        unknown = set(args.only) - {c.stem for c in configs}
+        if unknown:
+            parser.error(f"unknown configs {sorted(unknown)}; {args.set} has {[c.stem for c in configs]}")
+        configs = [c for c in configs if c.stem in args.only]
+    out = args.out / args.set
+    tasks = [(c, seed, out / c.stem / f"seed{seed}", args.device, args.threads) for c in configs for seed in args.seeds]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        rows = list(pool.map(run_one, *zip(*tasks)))
+    rows = merge(out / "results.json", rows)
+    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    table = summarise(rows)
+    (out / "results.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

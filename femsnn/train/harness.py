@@ -1,0 +1,369 @@
+"""Training of regressors on stress paths: standardisation, AdamW, BPTT, checkpoints that survive a kill.
+
+The recipe as the authors coded it is the default: standardise with the training set, MSE on the
+standardised stress over all steps, AdamW (lr 1e-3, betas (0.9, 0.999), weight decay 0.01), no
+schedule, backpropagation through whole paths, the network with the lowest validation MSE kept.
+Options: scalar (authors) or per-component (default) standardisation, cosine / one-cycle LR
+schedule (stepped per optimiser step), truncated BPTT (the state is carried over the whole path,
+gradients are cut and the optimiser steps every ``truncation`` steps), gradient-norm clipping,
+extra weight on the last step's MSE (the stress an FE step keeps; the paper's "last step" metric),
+activity regularisation of spiking networks (weight * mean over layers of (rate - target)^2, rates
+from the surrogate spikes), early stopping on the validation MSE, float32/float64, cpu/cuda.
+
+A checkpoint (model, best model, optimiser, schedule, shuffling RNG, history) is written atomically
+(temporary file, then rename) after every epoch; ``train`` resumes from it, so a killed run that is
+started again ends exactly as an uninterrupted one with the same settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+import tqdm
+from pydantic import Field
+
+from femsnn.config import Strict
+from femsnn.runtime import configure_torch
+from femsnn.snn.base import Regressor, State
+from femsnn.train.data import Dataset
+from femsnn.train.normalisation import Normalisation
+
+CHECKPOINT_FORMAT = "femsnn-checkpoint"
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=1)]
+
+
+class TrainingSettings(Strict):
+    """``[training]``: optimiser, schedule, BPTT, regularisation, stopping, numerics."""
+
+    epochs: Count = 100
+    batch_size: Count = 256
+    learning_rate: PositiveFloat = 1e-3  # the peak rate of the one-cycle schedule
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    weight_decay: NonNegativeFloat = 0.01
+    schedule: Literal["none", "cosine", "onecycle"] = "none"
+    warmup_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # one-cycle: share of steps spent warming up
+    truncation: Count | None = None  # truncated BPTT window in steps (None: whole paths)
+    clip_grad_norm: PositiveFloat | None = None
+    last_step_weight: NonNegativeFloat = 0.0  # loss = MSE(all steps) + weight * MSE(last step)
+    spike_rate_weight: NonNegativeFloat = 0.0  # loss += weight * mean over layers of (rate - target)^2
+    spike_rate_target: Annotated[float, Field(ge=0, le=1)] = 0.0
+    patience: Count | None = None  # early stopping: epochs without a better validation MSE
+    normalisation: Literal["component", "scalar"] = "component"
+    seed: int = 42  # initial weights (set by the caller) and shuffling
+    dtype: Literal["float32", "float64"] = "float32"
+    device: Literal["cpu", "cuda"] = "cpu"
+    threads: Count | None = None  # torch intra-op threads (None: FEMSNN_TORCH_THREADS or torch's default)
+    eval_batch_size: Count = 1024  # paths per forward pass in validation and prediction
+    progress: bool = True  # tqdm bar over epochs
+
+
+@dataclass
+class TrainingResult:
+    """The trained network (best validation weights loaded) and how it got there."""
+
+    net: Regressor
+    normalisation: Normalisation
+    history: list[dict]
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    train_time_s: float
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that belongs to another run (different settings, data or network) or is damaged."""
+
+
+EpochCallback = Callable[[int, dict], None]
+
+
+def train(
+    net: Regressor,
+    data: Dataset,
+    settings: TrainingSettings,
+    *,
+    checkpoint: str | Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainingResult:
+    """Train net on data's train split, validating on its val split every epoch; resume from checkpoint if it exists.
+
+    on_epoch(epoch, record) is called after each epoch's checkpoint is written (epochs count from 1).
+    """
+    configure_torch(settings.threads)
+    device, dtype = _device(settings.device), getattr(torch, settings.dtype)
+    train_part, val_part = data.part("train"), data.part("val")
+    if train_part.inputs.shape[2] != net.n_inputs or train_part.targets.shape[2] != net.n_outputs:
+        raise ValueError(
+            f"network maps {net.n_inputs} -> {net.n_outputs} components, data has "
+            f"{train_part.inputs.shape[2]} inputs and {train_part.targets.shape[2]} targets"
+        )
+    if settings.spike_rate_weight > 0 and not hasattr(net, "spikes"):
+        raise ValueError(f"spike_rate_weight > 0 needs a spiking network, {type(net).__name__} has no spikes")
+    norm = Normalisation.fit(train_part.inputs, train_part.targets, settings.normalisation)
+    x_train, y_train = (_tensor(a, device, dtype) for a in (norm.encode_inputs(train_part.inputs), norm.encode_targets(train_part.targets)))
+    x_val, y_val = (_tensor(a, device, dtype) for a in (norm.encode_inputs(val_part.inputs), norm.encode_targets(val_part.targets)))
+
+    net.to(device=device, dtype=dtype)
+    loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1])
+    path = Path(checkpoint) if checkpoint is not None else None
+    fingerprint = _fingerprint(net, settings, data)
+    if path is not None and path.exists():
+        loop.restore(_read_checkpoint(path, fingerprint))
+
+    remaining = 0 if loop.stopped_early else settings.epochs - loop.epoch
+    bar = tqdm.tqdm(total=settings.epochs, initial=loop.epoch, disable=not settings.progress, desc="epochs")
+    for _ in range(remaining):
+        start = time.perf_counter()
+        train_loss = loop.run_epoch(x_train, y_train)
+        val = evaluate_standardised(net, x_val, y_val, settings.eval_batch_size)
+        loop.elapsed += time.perf_counter() - start
+        record = loop.finish_epoch(train_loss, val)
+        if path is not None:
+            _write_checkpoint(path, loop.state(fingerprint))
+        bar.update()
+        bar.set_postfix(train=f"{train_loss:.3e}", val=f"{val['loss']:.3e}", best=loop.best_epoch)
+        if on_epoch is not None:
+            on_epoch(loop.epoch, record)
+        if loop.stopped_early:
+            break
+    bar.close()
+    net.load_state_dict(loop.best_model)
+    net.eval()
+    return TrainingResult(net, norm, loop.history, loop.best_epoch, loop.epoch, loop.stopped_early, loop.elapsed)
+
+
+class _Loop:
+    """Mutable training state: optimiser, schedule, shuffling generator, best model, history."""
+
+    def __init__(self, net: Regressor, settings: TrainingSettings, n_paths: int, n_steps: int) -> None:
+        self.net, self.settings = net, settings
+        self.optimizer = torch.optim.AdamW(
+            net.parameters(), lr=settings.learning_rate, betas=settings.betas, weight_decay=settings.weight_decay
+        )
+        window = settings.truncation or n_steps
+        self.chunks = [slice(t, min(t + window, n_steps)) for t in range(0, n_steps, window)]
+        total = settings.epochs * math.ceil(n_paths / settings.batch_size) * len(self.chunks)
+        self.scheduler = _scheduler(self.optimizer, settings, total)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.epoch, self.best_epoch, self.bad_epochs = 0, 0, 0
+        self.best_loss, self.elapsed, self.stopped_early = math.inf, 0.0, False
+        self.best_model = copy.deepcopy(net.state_dict())
+        self.history: list[dict] = []
+
+    def run_epoch(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One pass over the shuffled training paths; returns the mean standardised MSE."""
+        self.net.train()
+        order = torch.randperm(x.shape[0], generator=self.generator).to(x.device)
+        total = 0.0
+        for lo in range(0, x.shape[0], self.settings.batch_size):
+            idx = order[lo : lo + self.settings.batch_size]
+            total += self._batch(x[idx], y[idx]) * len(idx)
+        return total / x.shape[0]
+
+    def _batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Optimiser steps on one batch (one per truncation window); returns its path-averaged MSE."""
+        s = self.settings
+        state = None
+        mse_sum = 0.0
+        want_spikes = s.spike_rate_weight > 0
+        for chunk in self.chunks:
+            if len(self.chunks) == 1 and not want_spikes:
+                pred, rates = self.net(x), {}
+            else:
+                state = self.net.init_state(x.shape[0]) if state is None else {k: v.detach() for k, v in state.items()}
+                pred, state, rates = rollout(self.net, x[:, chunk], state, want_spikes)
+            loss = stress_loss(pred, y[:, chunk], s.last_step_weight, ends_path=chunk.stop == y.shape[1])
+            if want_spikes:
+                loss = loss + s.spike_rate_weight * torch.stack([(r - s.spike_rate_target) ** 2 for r in rates.values()]).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if s.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), s.clip_grad_norm)
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            mse_sum += torch.nn.functional.mse_loss(pred.detach(), y[:, chunk]).item() * (chunk.stop - chunk.start)
+        return mse_sum / self.chunks[-1].stop
+
+    def finish_epoch(self, train_loss: float, val: dict) -> dict:
+        """Record the epoch, keep the best model, update early stopping; returns the record."""
+        self.epoch += 1
+        if val["loss"] < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_epochs = val["loss"], self.epoch, 0
+            self.best_model = copy.deepcopy(self.net.state_dict())
+        else:
+            self.bad_epochs += 1
+        patience = self.settings.patience
+        self.stopped_early = patience is not None and self.bad_epochs >= patience
+        record = {
+            "epoch": self.epoch,
+            "train_loss": train_loss,
+            "val_loss": val["loss"],
+            "val_code_all": val["code_all"],
+            "val_code_last": val["code_last"],
+            "val_spike_rates": val["spike_rates"],
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "time_s": self.elapsed,
+        }
+        self.history.append(record)
+        return record
+
+    def state(self, fingerprint: str) -> dict:
+        """Everything needed to continue exactly where this epoch ended."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": fingerprint,
+            "epoch": self.epoch,
+            "model": self.net.state_dict(),
+            "best_model": self.best_model,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "best_epoch": self.best_epoch,
+            "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+            "elapsed": self.elapsed,
+            "history": json.dumps(self.history),
+        }
+
+    def restore(self, ckpt: dict) -> None:
+        """Inverse of state()."""
+        self.net.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.generator.set_state(ckpt["generator"])
+        self.best_model = ckpt["best_model"]
+        self.epoch, self.best_epoch, self.bad_epochs = ckpt["epoch"], ckpt["best_epoch"], ckpt["bad_epochs"]
+        self.best_loss, self.elapsed, self.stopped_early = ckpt["best_loss"], ckpt["elapsed"], ckpt["stopped_early"]
+        self.history = json.loads(ckpt["history"])
+
+
+def stress_loss(prediction: torch.Tensor, target: torch.Tensor, last_step_weight: float, ends_path: bool = True) -> torch.Tensor:
+    """MSE over all steps and components, plus last_step_weight x the last step's MSE if the window ends the path."""
+    loss = torch.nn.functional.mse_loss(prediction, target)
+    if last_step_weight > 0 and ends_path:
+        loss = loss + last_step_weight * torch.nn.functional.mse_loss(prediction[:, -1], target[:, -1])
+    return loss
+
+
+def rollout(
+    net: Regressor, x: torch.Tensor, state: State, want_spikes: bool = False
+) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+    """Step net over x (B, T, n_in) from state: outputs (B, T, n_out), final state, per-layer spike rates."""
+    outputs, sums = [], {}
+    for t in range(x.shape[1]):
+        y, state = net.step(x[:, t], state)
+        outputs.append(y)
+        if want_spikes:
+            for name, spikes in net.spikes(state).items():
+                sums[name] = sums.get(name, 0.0) + spikes.mean()
+    return torch.stack(outputs, dim=1), state, {k: v / x.shape[1] for k, v in sums.items()}
+
+
+@torch.no_grad()
+def evaluate_standardised(net: Regressor, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict:
+    """Validation numbers in standardised units: MSE, code metric (all steps, last step), spike rates."""
+    net.eval()
+    pred, rates = predict_standardised(net, x, batch_size)
+    diff = torch.linalg.vector_norm(pred - y, dim=-1)
+    rel = diff / torch.linalg.vector_norm(y, dim=-1)
+    return {
+        "loss": torch.nn.functional.mse_loss(pred, y).item(),
+        "code_all": rel[:, 1:].mean().item(),
+        "code_last": rel[:, -1].mean().item(),
+        "spike_rates": rates,
+    }
+
+
+@torch.no_grad()
+def predict_standardised(net: Regressor, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """Outputs (P, T, n_out) for standardised inputs, and the mean spike rate of each spiking layer."""
+    want_spikes = hasattr(net, "spikes")
+    outs, sums = [], {}
+    for lo in range(0, x.shape[0], batch_size):
+        xb = x[lo : lo + batch_size]
+        pred, _, rates = rollout(net, xb, net.init_state(xb.shape[0]), want_spikes) if want_spikes else (net(xb), None, {})
+        outs.append(pred)
+        for k, v in rates.items():
+            sums[k] = sums.get(k, 0.0) + v.item() * xb.shape[0]
+    return torch.cat(outs), {k: v / x.shape[0] for k, v in sums.items()}
+
+
+def predict(net: Regressor, normalisation: Normalisation, inputs: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, dict[str, float]]:
+    """Stress paths (P, T, n_out) in MPa (float64) for physical inputs (P, T, n_in), and per-layer spike rates."""
+    p = next(net.parameters())
+    x = _tensor(normalisation.encode_inputs(inputs), p.device, p.dtype)
+    pred, rates = predict_standardised(net, x, batch_size)
+    return normalisation.decode_targets(pred.cpu().double().numpy()), rates
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, s: TrainingSettings, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The LR schedule over all optimiser steps of the run (None: constant)."""
+    if s.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if s.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=s.learning_rate, total_steps=total_steps, pct_start=s.warmup_fraction
+        )
+    return None
+
+
+def _fingerprint(net: Regressor, settings: TrainingSettings, data: Dataset) -> str:
+    """Hash of what makes a run: settings (not progress, threads, eval batch), architecture, parameter shapes, data."""
+    h = hashlib.sha256()
+    h.update(settings.model_dump_json(exclude={"progress", "threads", "eval_batch_size"}).encode())
+    h.update(repr([(k, tuple(v.shape)) for k, v in net.state_dict().items()]).encode())
+    h.update(type(net).__name__.encode())
+    for arr in (data.inputs, data.targets, data.split.astype("U5")):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _write_checkpoint(path: Path, state: dict) -> None:
+    """torch.save to a temporary file next to path, then rename over it (never a half-written checkpoint)."""
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _read_checkpoint(path: Path, fingerprint: str) -> dict:
+    """Load a checkpoint of this run; CheckpointError for a damaged one or one of another run."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise CheckpointError(f"{path}: unreadable checkpoint ({exc}); delete it to start afresh") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a femsnn training checkpoint")
+    if ckpt.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"{path}: checkpoint of a different run (settings, network or data changed); delete it or use another output folder"
+        )
+    return ckpt
+
+
+def _device(name: str) -> torch.device:
+    """torch device, with a clear error when CUDA is asked for but absent."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def _tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)

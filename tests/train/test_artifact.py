@@ -1,0 +1,146 @@
+"""Model artefact: round trip, provenance, and refusal of damaged, truncated, foreign or inconsistent files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from femsnn.snn.networks import LSTMRegressor, SpikingRegressor
+from femsnn.train.artifact import ARTIFACT_FORMAT, Artifact, ModelFileError, _checksum, load_model, save_model
+from femsnn.train.normalisation import Normalisation
+
+META = {
+    "stress_state": "plane_strain",
+    "input_features": ["strain"],
+    "input_names": ["strain_xx", "strain_yy", "strain_zz", "strain_xy"],
+    "target_names": ["stress_xx", "stress_yy", "stress_zz", "stress_xy"],
+    "material": {"type": "J2Plasticity", "E": 2.1e5},
+    "generator": {"generator": "j2_random_walk"},
+}
+
+
+def normalisation():
+    rng = np.random.default_rng(0)
+    return Normalisation(rng.normal(size=4), rng.uniform(1, 2, 4), rng.normal(size=4) * 100, rng.uniform(50, 60, 4))
+
+
+@pytest.fixture(params=["slstm", "lstm"])
+def saved(request, tmp_path):
+    torch.manual_seed(0)
+    net = SpikingRegressor(4, 4, "slstm", [6, 5], population=3) if request.param == "slstm" else LSTMRegressor(4, 4, 5, 2, 3)
+    artifact = Artifact.describe(net, normalisation(), META, {"seed": 42, "metrics": {"test": {"code_all": 0.1}}})
+    return net, artifact, save_model(tmp_path / "model.pt", net, artifact)
+
+
+def test_round_trip_reproduces_outputs_and_description(saved):
+    net, artifact, path = saved
+    loaded, back = load_model(path)
+    x = torch.randn(3, 7, 4)
+    torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=0)
+    assert not loaded.training
+    assert back.spec == artifact.spec and back.stress_state == "plane_strain"
+    assert back.units == "MPa" and back.strain_convention == "mandel"
+    assert back.training["seed"] == 42 and back.material["E"] == 2.1e5
+    for name, value in artifact.normalisation.to_arrays().items():
+        np.testing.assert_array_equal(back.normalisation.to_arrays()[name], value)
+    back.check_stress_state("plane_strain")
+    with pytest.raises(ModelFileError, match="plane_strain"):
+        back.check_stress_state("3d")
+
+
+def test_float64_networks_load_as_float64(tmp_path):
+    net = SpikingRegressor(4, 4, "lif", [3], population=2).double()
+    save_model(tmp_path / "m.pt", net, Artifact.describe(net, normalisation(), META, {}))
+    loaded, artifact = load_model(tmp_path / "m.pt")
+    assert artifact.dtype == "float64" and next(loaded.parameters()).dtype == torch.float64
+
+
+def test_flipped_bytes_in_weights_metadata_or_normalisation_are_detected(saved, tmp_path):
+    net, artifact, path = saved
+    raw = path.read_bytes()
+    weight = next(iter(net.state_dict().values())).detach().numpy().tobytes()
+    targets = [
+        raw.index(weight) + len(weight) // 2,  # a weight's stored bytes
+        raw.index(b'"stress_state"') + 3,  # the metadata JSON
+        raw.index(artifact.normalisation.target_std.tobytes()) + 5,  # the normalisation vectors
+    ]
+    for offset in targets:
+        damaged = bytearray(raw)
+        damaged[offset] ^= 0x01
+        bad = tmp_path / f"flipped{offset}.pt"
+        bad.write_bytes(bytes(damaged))
+        with pytest.raises(ModelFileError, match="checksum mismatch|not a readable"):
+            load_model(bad)
+
+
+def test_truncated_file_is_refused(saved, tmp_path):
+    _, _, path = saved
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="truncated or corrupted"):
+        load_model(bad)
+
+
+def test_foreign_files_are_refused(saved, tmp_path):
+    net, _, _ = saved
+    torch.save(net.state_dict(), tmp_path / "state_dict.pt")
+    with pytest.raises(ModelFileError, match="not a femsnn model file"):
+        load_model(tmp_path / "state_dict.pt")
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelFileError, match="not a readable"):
+        load_model(tmp_path / "notes.txt")
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+
+
+def rewrite(path, out, edit):
+    """Re-save a model file after edit(raw dict), with a valid checksum (a consistent-looking file)."""
+    raw = torch.load(path, weights_only=True)
+    edit(raw)
+    raw["sha256"] = _checksum({k: raw[k] for k in ("metadata", "weights", "normalisation")})
+    torch.save(raw, out)
+    return out
+
+
+def test_mismatched_contents_are_refused(saved, tmp_path):
+    _, _, path = saved
+
+    def wrong_width(raw):
+        meta = json.loads(raw["metadata"])
+        meta["spec"]["population"] += 1
+        raw["metadata"] = json.dumps(meta)
+
+    with pytest.raises(ModelFileError, match="inconsistent"):
+        load_model(rewrite(path, tmp_path / "spec.pt", wrong_width))
+
+    def newer(raw):
+        raw["version"] = 99
+
+    with pytest.raises(ModelFileError, match="version 99"):
+        load_model(rewrite(path, tmp_path / "v99.pt", newer))
+
+    def fewer_names(raw):
+        meta = json.loads(raw["metadata"])
+        meta["input_names"] = meta["input_names"][:2]
+        raw["metadata"] = json.dumps(meta)
+
+    with pytest.raises(ModelFileError, match="inconsistent"):
+        load_model(rewrite(path, tmp_path / "names.pt", fewer_names))
+
+    def stale_checksum(raw):
+        raw["normalisation"]["target_std"] = raw["normalisation"]["target_std"] * 2
+
+    edited = torch.load(path, weights_only=True)
+    stale_checksum(edited)
+    torch.save(edited, tmp_path / "stale.pt")
+    with pytest.raises(ModelFileError, match="checksum"):
+        load_model(tmp_path / "stale.pt")
+    assert edited["format"] == ARTIFACT_FORMAT
+
+
+def test_save_refuses_a_description_of_another_network(tmp_path):
+    net = SpikingRegressor(4, 4, "lif", [3], population=2)
+    other = SpikingRegressor(4, 4, "lif", [5], population=2)
+    with pytest.raises(ValueError, match="does not describe"):
+        save_model(tmp_path / "m.pt", net, Artifact.describe(other, normalisation(), META, {}))

@@ -1,0 +1,63 @@
+"""The ``femsnn train`` config schema: strict keys, architecture checked early, paths relative to the file."""
+
+import pytest
+
+from femsnn.config import ConfigError
+from femsnn.train.config import DataFile, load_train_config
+
+VALID = """
+[data]
+generator = "isotropic_hardening"
+n_train = 16
+increments = true
+
+[model]
+kind = "spiking"
+neuron = "slstm"
+hidden = [8, 8]
+population = 4
+
+[training]
+epochs = 2
+schedule = "onecycle"
+
+[output]
+dir = "run"
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "cfg" / "train.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_valid_config_with_paths_relative_to_the_file(tmp_path):
+    config = load_train_config(write(tmp_path, VALID))
+    assert config.output.dir == tmp_path / "cfg" / "run"
+    assert config.data.generator == "isotropic_hardening" and config.data.increments
+    assert config.training.schedule == "onecycle" and config.training.learning_rate == 1e-3
+    file_config = load_train_config(write(tmp_path, VALID.replace('generator = "isotropic_hardening"\nn_train = 16\nincrements = true', 'file = "../data.npz"')))
+    assert isinstance(file_config.data, DataFile) and file_config.data.file == tmp_path / "cfg" / ".." / "data.npz"
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("epochs = 2", "epochs = 2\nlearning_rat = 1e-3", "training.learning_rat: unknown key"),
+        ('schedule = "onecycle"', 'schedule = "step"', "training.schedule"),
+        ('neuron = "slstm"', 'neuron = "izhikevich"', "neuron"),
+        ("population = 4", "population = 4\nn_inputs = 3", "set by the data"),
+        ("n_train = 16", "n_train = 0", "n_train"),
+        ('dir = "run"', "", "output.dir"),
+    ],
+)
+def test_bad_configs_name_the_offending_key(tmp_path, old, new, message):
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(write(tmp_path, VALID.replace(old, new)))
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_train_config(tmp_path / "nope.toml")

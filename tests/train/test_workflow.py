@@ -1,0 +1,135 @@
+"""``femsnn train`` / ``femsnn evaluate`` end to end on a tiny config, including a real kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from femsnn.cli import app
+from femsnn.train.artifact import load_model
+from femsnn.train.data import Dataset
+from femsnn.train.workflow import run_training_from_file
+
+TINY = """
+[data]
+generator = "isotropic_hardening"
+steps = 12
+n_train = 24
+n_val = 8
+n_test = 8
+increments = true
+
+[model]
+kind = "spiking"
+neuron = "slstm"
+hidden = [8, 8]
+population = 4
+
+[training]
+epochs = {epochs}
+batch_size = 8
+learning_rate = 1e-2
+threads = 1
+progress = false
+
+[output]
+dir = "{out}"
+plot_samples = 2
+"""
+
+
+def config(tmp_path, name, epochs=2):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(TINY.format(epochs=epochs, out=name))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run trained through the CLI: its folder."""
+    tmp_path = tmp_path_factory.mktemp("trained")
+    result = CliRunner().invoke(app, ["train", str(config(tmp_path, "run"))])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "run"
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_writes_artefact_metrics_and_plots(trained, tmp_path):
+    out = trained
+    for name in ("model.pt", "checkpoint.pt", "dataset.npz", "metrics.json", "learning_curve.png", "test_paths.png", "test_path_errors.png"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["epochs_run"] == 2
+    for key in ("code_all", "code_last", "eq14_all", "eq14_last", "rmse_mpa_all", "max_mpa_last", "median_mpa_all"):
+        assert metrics["test"][key] >= 0
+    net, artifact = load_model(out / "model.pt")
+    assert artifact.input_features == ("strain", "strain_increment") and artifact.stress_state == "uniaxial_stress"
+    assert artifact.training["metrics"]["test"] == metrics["test"]
+    assert artifact.training["config"]["model"]["hidden"] == [8, 8]
+
+    result = CliRunner().invoke(app, ["evaluate", str(out / "model.pt"), str(out / "dataset.npz"), "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert evaluated["code_all"] == pytest.approx(metrics["test"]["code_all"], rel=1e-12)
+    assert evaluated["paths"] == 8
+    assert (tmp_path / "ev" / "paths.png").is_file() and (tmp_path / "ev" / "path_errors.png").is_file()
+
+
+@pytest.mark.slow
+def test_evaluate_on_data_without_increments_rebuilds_them_and_refuses_other_stress_states(trained, tmp_path):
+    runner = CliRunner()
+    data = Dataset.load(trained / "dataset.npz")
+    plain = Dataset(data.strain, data.targets, data.strain, data.split,
+                    {**data.meta, "input_features": ["strain"], "input_names": ["strain_xx"]})
+    plain.save(tmp_path / "plain.npz")
+    result = runner.invoke(app, ["evaluate", str(trained / "model.pt"), str(tmp_path / "plain.npz"), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    b = runner.invoke(app, ["evaluate", str(trained / "model.pt"), str(trained / "dataset.npz"), "--out", str(tmp_path / "b")])
+    assert b.exit_code == 0
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["code_all"] == json.loads((tmp_path / "b" / "metrics.json").read_text())["code_all"]
+    other = Dataset(data.inputs, data.targets, data.strain, data.split, {**data.meta, "stress_state": "plane_strain"})
+    other.save(tmp_path / "other.npz")
+    result = runner.invoke(app, ["evaluate", str(trained / "model.pt"), str(tmp_path / "other.npz")])
+    assert result.exit_code == 2 and "stress state" in result.output
+
+
+def test_bad_config_fails_cleanly_before_any_output(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(TINY.format(epochs=2, out="never").replace("threads = 1", "threads = 1\nbogus = 3"))
+    result = CliRunner().invoke(app, ["train", str(path)])
+    assert result.exit_code == 2
+    assert "training.bogus: unknown key" in result.output
+    assert not (tmp_path / "never").exists()
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "none.pt"), str(tmp_path / "none.npz")])
+    assert result.exit_code == 2 and "model file not found" in result.output
+
+
+@pytest.mark.slow
+def test_killed_training_process_resumes_to_the_uninterrupted_result(tmp_path):
+    command = [sys.executable, "-m", "femsnn.cli", "train"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run_training_from_file(config(tmp_path, "whole", epochs=6))  # uninterrupted, in this process
+
+    killed = config(tmp_path, "killed", epochs=6)
+    proc = subprocess.Popen([*command, str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not (tmp_path / "killed" / "model.pt").exists()
+    subprocess.run([*command, str(killed)], check=True, env=env, capture_output=True)
+
+    whole, _ = load_model(tmp_path / "whole" / "model.pt")
+    resumed, _ = load_model(tmp_path / "killed" / "model.pt")
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+    history = lambda d: [{k: v for k, v in h.items() if k != "time_s"} for h in json.loads((tmp_path / d / "metrics.json").read_text())["history"]]  # noqa: E731
+    assert history("killed") == history("whole")
