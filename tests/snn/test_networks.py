@@ -274,6 +274,7 @@ def test_inference_step_in_blocks_equals_one_block(monkeypatch):
     state = {k: torch.randn(23, *shape, dtype=torch.float64) for k, shape in net.state_spec.items()}
     with torch.inference_mode():
         y, new = net.step(x, state)
+        monkeypatch.setattr(networks, "ONE_BLOCK_MAX", 10)
         monkeypatch.setattr(networks, "INFERENCE_BLOCK", 5)  # four full blocks and a partial one
         blocked_y, blocked = net.step(x, state)
     torch.testing.assert_close(blocked_y, y, rtol=1e-14, atol=1e-14)
