@@ -185,6 +185,7 @@ class EquilibriumSolver:
         self._committed_u = u.x.array.copy()
         self._updated_at = np.full_like(u.x.array, np.nan)  # iterate of the last material update
         self._dt = 1.0
+        self._material_error: Exception | None = None
 
     def _update_material(self) -> bool:
         """Update stress, tangent and trial history at the current u, from the committed history.
@@ -206,11 +207,23 @@ class EquilibriumSolver:
         _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         fem_petsc.assign(x, self.u)
 
+    def _material_at_iterate(self) -> bool:
+        """Material update inside a SNES callback: False on a non-finite iterate or an error of the material.
+
+        An exception must not cross PETSc (it would leave the iterate locked and the solver unusable): it is
+        kept and re-raised by :meth:`solve_at` once SNES has stopped.
+        """
+        try:
+            return self._update_material()
+        except Exception as exc:
+            self._material_error = exc
+            return False
+
     def _assemble_residual(self, snes: PETSc.SNES, x: PETSc.Vec, b: PETSc.Vec) -> None:
-        """SNES residual: material update at x, then assembly (a non-finite iterate is a domain error)."""
+        """SNES residual: material update at x, then assembly; a failed update gives a NaN residual (SNES stops)."""
         self._set_iterate(x)
-        if not self._update_material():
-            snes.setFunctionDomainError()
+        if not self._material_at_iterate():
+            b.set(np.nan)  # petsc4py has no domain-error call; a NaN norm makes SNES stop with DIVERGED_FNORM_NAN
             return
         tic = perf_counter()
         fem_petsc.assemble_residual(snes, x, b, **self._residual_ctx)
@@ -219,8 +232,8 @@ class EquilibriumSolver:
     def _assemble_jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
         """SNES Jacobian from the tangent of the material update at this same iterate."""
         self._set_iterate(x)
-        if not np.array_equal(self._updated_at, self.u.x.array) and not self._update_material():
-            raise FloatingPointError("Jacobian requested at an iterate with non-finite strains")
+        if not np.array_equal(self._updated_at, self.u.x.array) and not self._material_at_iterate():
+            return  # the residual at this iterate failed too, so SNES stops before using this Jacobian
         tic = perf_counter()
         fem_petsc.assemble_jacobian(snes, x, J, P, **self._jacobian_ctx)
         self.timings.assembly += perf_counter() - tic
@@ -233,11 +246,14 @@ class EquilibriumSolver:
         snes = self.problem.solver
         tic = perf_counter()
         linear_failure = int(PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE)
+        self._material_error = None
         try:
             self.problem.solve()
             reason = int(snes.getConvergedReason())
         except PETSc.Error:  # e.g. MUMPS on a singular tangent: a failed solve, to be cut back, not a crash
             reason = linear_failure
+        if self._material_error is not None:  # an error of the material is the user's to see, not a cut-back
+            raise self._material_error
         if reason == linear_failure:
             snes.getKSP().reset()  # a failed factorisation is otherwise reused by every later solve
         elapsed = perf_counter() - tic

@@ -134,14 +134,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Re
         raise ModelFileError(f"{path}: checksum mismatch, the file is corrupted")
     try:
         artifact = _artifact(json.loads(payload["metadata"]), payload["normalisation"])
-        net = build_regressor(artifact.spec)
+        net = build_regressor(artifact.spec).to(dtype=getattr(torch, artifact.dtype))  # before loading: no rounding
         net.load_state_dict(payload["weights"], strict=True)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file: {exc}") from exc
     if (net.n_inputs, net.n_outputs) != (len(artifact.input_names), len(artifact.target_names)):
         raise ModelFileError(f"{path}: network maps {net.n_inputs} -> {net.n_outputs}, names list "
                              f"{len(artifact.input_names)} inputs and {len(artifact.target_names)} targets")
-    net.to(device=torch.device(device), dtype=getattr(torch, artifact.dtype)).eval()
+    net.to(device=torch.device(device)).eval()
     return net, artifact
 
 

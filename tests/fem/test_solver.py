@@ -178,6 +178,38 @@ def test_a_singular_tangent_fails_the_solve_without_breaking_the_next_one():
     assert solver.solve_at(1.0).converged  # the failed factorisation is not reused
 
 
+class FailingElastic(LinearElastic):
+    """Linear elastic until told to fail: then its update raises, as a broken user material would."""
+
+    fail = False
+
+    def _update(self, strain, history, dt, tangent):
+        if self.fail:
+            raise RuntimeError("user material exploded")
+        return super()._update(strain, history, dt, tangent)
+
+
+def test_an_error_inside_the_material_reaches_the_caller_unchanged():
+    material = FailingElastic(E, NU, "plane_strain")
+    solver, _, _ = build(2, material, Displacement("right", 0, 0.01))
+    material.fail = True
+    with pytest.raises(RuntimeError, match="user material exploded"):
+        solver.solve_at(1.0)
+    material.fail = False
+    solver.rollback()
+    assert solver.solve_at(1.0).converged
+
+
+def test_a_non_finite_iterate_fails_the_solve_without_breaking_the_next_one(monkeypatch):
+    solver, _, _ = build(2, LinearElastic(E, NU, "plane_strain"), Displacement("right", 0, 0.01))
+    evaluate = solver.data.evaluate_strain
+    monkeypatch.setattr(solver.data, "evaluate_strain", lambda: np.full_like(evaluate(), np.inf))
+    assert not solver.solve_at(1.0).converged
+    monkeypatch.setattr(solver.data, "evaluate_strain", evaluate)
+    solver.rollback()
+    assert solver.solve_at(1.0).converged
+
+
 def test_line_search_and_tolerances_reach_petsc():
     settings = NewtonSettings(line_search="bt", stress_tolerance=2.0)
     solver, _, _ = build(2, LinearElastic(E, NU, "plane_strain"), Traction("right", (1.0, 0.0)), settings=settings)
