@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from femsnn.config import ConfigError, Strict, parse_config
 from femsnn.mandel import StressState
@@ -63,8 +63,16 @@ class ElasticConfig(Strict):
         return LinearElastic(self.E, self.nu, stress_state=stress_state)
 
 
+#: who runs the network of a spiking material: torch, or Lava (femsnn.loihi.backend) in one of its backends
+SpikingBackend = Literal["torch", "lava-sim-float", "lava-sim-fixed", "lava-hw", "lava-auto"]
+
+
 class SpikingConfig(Strict):
-    """``type = "spiking"``: a trained network from its model file (a relative path is relative to the config file)."""
+    """``type = "spiking"``: a trained network from its model file (a relative path is relative to the config file).
+
+    ``backend = "lava-..."`` runs the network in a Lava worker (CPU, float64 history, no derivative, so the
+    tangent must be ``elastic`` or ``secant``).
+    """
 
     type: Literal["spiking"] = "spiking"
     model: Path
@@ -72,6 +80,15 @@ class SpikingConfig(Strict):
     dtype: Literal["float32", "float64"] | None = None
     tangent: TangentStrategy = "elastic"
     min_ratio: Annotated[float, Field(gt=0, le=1)] = MIN_STIFFNESS_RATIO
+    backend: SpikingBackend = "torch"
+
+    @model_validator(mode="after")
+    def _lava_options(self) -> SpikingConfig:
+        if self.backend != "torch" and self.tangent not in ("elastic", "secant"):
+            raise ValueError(f"backend {self.backend!r} gives no derivative: tangent must be 'elastic' or 'secant', got {self.tangent!r}")
+        if self.backend != "torch" and (self.device != "cpu" or self.dtype not in (None, "float64")):
+            raise ValueError(f"backend {self.backend!r} runs on the CPU in float64: leave device and dtype unset")
+        return self
 
     @field_validator("model")
     @classmethod
@@ -80,6 +97,11 @@ class SpikingConfig(Strict):
         return path if path.is_absolute() or base is None else Path(base) / path
 
     def build(self, stress_state: str | StressState) -> Material:
+        if self.backend != "torch":
+            from femsnn.loihi.backend import LavaSpikingMaterial  # the Lava worker starts only when asked for
+
+            backend = self.backend.removeprefix("lava-")
+            return LavaSpikingMaterial(self.model, stress_state, backend=backend, tangent=self.tangent, min_ratio=self.min_ratio)
         from femsnn.materials.spiking import SpikingMaterial  # torch and the model code load only when used
 
         return SpikingMaterial(

@@ -81,3 +81,16 @@ def test_material_section_inside_a_toml_config(tmp_path):
     bad.write_text('[material]\ntype = "plastic"\nE = 70e3\n')
     with pytest.raises(ConfigError, match="'j2', 'uniaxial', 'elastic'"):
         load_config(bad, _Simulation)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"backend": "lava-sim-float", "tangent": "surrogate"}, "tangent must be 'elastic' or 'secant'"),
+        ({"backend": "lava-sim-fixed", "device": "cuda"}, "runs on the CPU in float64"),
+        ({"backend": "loihi"}, "backend"),
+    ],
+)
+def test_spiking_backend_options_are_checked_before_any_model_is_read(extra, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_material_config({"type": "spiking", "model": "does-not-matter.pt", **extra})
