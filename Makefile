@@ -10,7 +10,7 @@ export FEMSNN_TORCH_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: venv lava-venv demo test test-unit test-mpi test-lava bench clean
+.PHONY: venv lava-venv demo surrogate test test-unit test-mpi test-lava bench clean
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
@@ -27,8 +27,20 @@ $(LAVA_VENV)/.stamp: femsnn/loihi/requirements-lava.txt
 	$(LAVA_VENV)/bin/python -m pip install -q -r femsnn/loihi/requirements-lava.txt
 	@touch $@
 
+# the thick-walled cylinder with the J2 reference, then reference and shipped spiking surrogate side by side (CPU, minutes)
 demo: venv
 	$(VENV)/bin/femsnn simulate examples/cylinder/reference.toml
+	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
+
+# reproduce the shipped surrogate from the repository configs: harvest FE paths, train (from scratch),
+# ship the model, evaluate it on the harvest's test programs and on the cylinder comparison
+SURROGATE_RUN := runs/surrogate
+surrogate: venv
+	$(VENV)/bin/femsnn harvest examples/surrogate/harvest.toml
+	$(VENV)/bin/femsnn train examples/surrogate/train.toml --restart
+	cp $(SURROGATE_RUN)/train/model.pt femsnn/models/cylinder_j2_plane_strain.pt
+	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/evaluate
+	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 
 test: venv lava-venv
 	$(PY) -m pytest -q -m "not mpi" tests

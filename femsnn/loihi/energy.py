@@ -10,15 +10,16 @@ step = one network time step of one sample, e.g. one material point at one load 
 * synaptic connections: every ``Dense`` of the exported network (:mod:`femsnn.loihi.lava_worker.network`):
   input -> layer, layer -> layer, recurrent (RLIF spikes, SLSTM real membrane), last layer membrane ->
   decoder stage 1 -> stage 2, plus the population vote (one addition per voting neuron) and, in (S)LSTM
-  units, the three gate products c·σ(f), σ(i)·tanh(g), σ(o)·tanh(c) (always computed);
+  units, the three gate products c·σ(f), σ(i)·tanh(g), σ(o)·tanh(c) (always computed), and a skip
+  connection's input -> output Dense with one addition per output into the vote;
 * events on Loihi: spikes counted per layer and step x fan-out (layer -> layer at the same step; RLIF
   recurrence from the previous step); graded messages (the real input, SLSTM membrane feedback, membranes
   into the decoder) are sent by every source neuron at every step;
-* neuron updates: one per LIF/RLIF neuron and decoder integrator, five per (S)LSTM unit (σ(i), σ(f),
-  tanh(g), σ(o), tanh(c));
+* neuron updates: one per LIF/RLIF neuron, decoder integrator and skip output (a memoryless integrator
+  on Loihi), five per (S)LSTM unit (σ(i), σ(f), tanh(g), σ(o), tanh(c));
 * the equivalent LSTM ANN (the paper's baseline, eq. 30, with the spiking network's layer sizes, head and
   population): dense MACs 4n (n_in + n) per LSTM layer, the head Linear(n, n) + LeakyReLU (n neuron
-  updates) + Linear(n, population · n_outputs) and the vote, run on GPU and CPU.
+  updates) + Linear(n, population · n_outputs) and the vote (and the same skip connection), run on GPU and CPU.
 
 As in keras-spiking, data movement, host I/O and idle power are not counted: these are rough estimates.
 """
@@ -82,6 +83,8 @@ ASSUMPTIONS = (
     "neuron updates: every neuron every step on every device; 5 per (S)LSTM unit, 1 per LIF/RLIF neuron, integrator, LeakyReLU",
     "(S)LSTM gate products (3 per unit) and the population vote (1 addition per voting neuron) count as synaptic operations",
     "the equivalent LSTM ANN has the spiking network's layer sizes, decoder width and population (paper eq. 30)",
+    "a skip connection (input -> output Dense): n_inputs x n_outputs MACs plus one addition per output on every device, "
+    "its graded input sent every step on Loihi, one neuron update per output (a memoryless integrator) on Loihi",
     "not counted (as keras-spiking): data movement, host I/O, idle and static power, the spike-routing mesh",
 )
 
@@ -129,11 +132,19 @@ def spiking_ops(net: Network, spike_counts: np.ndarray) -> list[LayerOps]:
     for j, stage in enumerate(net.decoder):
         connections = stage.n_inputs * stage.n_neurons + (stage.n_neurons if j == len(net.decoder) - 1 else 0)
         ops.append(LayerOps(f"decoder{j}", "integrator", stage.n_neurons, connections, connections, stage.n_neurons))
+    if net.skip is not None:
+        connections = skip_connections(net.n_inputs, net.n_outputs)
+        ops.append(LayerOps("skip", "integrator", net.n_outputs, connections, connections, NEURON_UPDATES["integrator"] * net.n_outputs))
     return ops
 
 
-def lstm_ops(n_inputs: int, hidden: list[int] | tuple[int, ...], n_outputs: int, population: int) -> list[LayerOps]:
-    """Per-layer dense operations per step of the paper's LSTM baseline with the given layer sizes."""
+def skip_connections(n_inputs: int, n_outputs: int) -> int:
+    """Synaptic operations per step of a skip connection: its dense MACs and one addition per output into the vote."""
+    return n_inputs * n_outputs + n_outputs
+
+
+def lstm_ops(n_inputs: int, hidden: list[int] | tuple[int, ...], n_outputs: int, population: int, skip: bool = False) -> list[LayerOps]:
+    """Per-layer dense operations per step of the paper's LSTM baseline with the given layer sizes (and skip connection)."""
     ops, n_in = [], n_inputs
     for i, n in enumerate(hidden):
         connections = 4 * n * (n_in + n) + GATE_PRODUCTS["lstm"] * n
@@ -142,6 +153,9 @@ def lstm_ops(n_inputs: int, hidden: list[int] | tuple[int, ...], n_outputs: int,
     n_vote = population * n_outputs
     ops.append(LayerOps("linear1", "leaky_relu", n_in, n_in * n_in, n_in * n_in, NEURON_UPDATES["leaky_relu"] * n_in))
     ops.append(LayerOps("linear2", "linear", n_vote, n_in * n_vote + n_vote, n_in * n_vote + n_vote, 0))
+    if skip:
+        connections = skip_connections(n_inputs, n_outputs)
+        ops.append(LayerOps("skip", "linear", n_outputs, connections, connections, 0))
     return ops
 
 
@@ -163,7 +177,7 @@ def energy_report(net: Network, spike_counts: np.ndarray, devices: dict[str, Dev
     hidden, population = [layer.n_neurons for layer in net.layers], net.population
     snn = _table(spiking_ops(net, spike_counts), list(devices.values()), steps, paths * steps)
     dense = [d for d in devices.values() if not d.spiking]
-    lstm = _table(lstm_ops(net.n_inputs, hidden, net.n_outputs, net.population), dense, steps, paths * steps)
+    lstm = _table(lstm_ops(net.n_inputs, hidden, net.n_outputs, net.population, net.skip is not None), dense, steps, paths * steps)
     rows = [("spiking", name, snn["energy_per_step_j"][name]) for name in devices]
     rows += [("lstm", d.name, lstm["energy_per_step_j"][d.name]) for d in dense]
     reference = [e for model, name, e in rows if model == "spiking" and devices[name].spiking]
@@ -171,8 +185,8 @@ def energy_report(net: Network, spike_counts: np.ndarray, devices: dict[str, Dev
         "constants": {name: asdict(d) for name, d in devices.items()},
         "assumptions": list(ASSUMPTIONS),
         "run": {"paths": int(paths), "steps_per_path": int(steps), "inference_steps": int(paths * steps)},
-        "spiking": snn | {"architecture": {"layers": [(layer.kind, layer.n_neurons) for layer in net.layers], "population": population}},
-        "lstm": lstm | {"architecture": {"layers": hidden, "head": [hidden[-1], population * net.n_outputs], "population": population}},
+        "spiking": snn | {"architecture": {"layers": [(layer.kind, layer.n_neurons) for layer in net.layers], "population": population, "skip": net.skip is not None}},
+        "lstm": lstm | {"architecture": {"layers": hidden, "head": [hidden[-1], population * net.n_outputs], "population": population, "skip": net.skip is not None}},
         "table": [
             {
                 "model": model,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 import femsnn
-from femsnn.loihi.lava_worker.network import IntegratorStage, Network, SpikingLayer, save_network
+from femsnn.loihi.lava_worker.network import IntegratorStage, Network, Skip, SpikingLayer, save_network
 from femsnn.snn.networks import SpikingRegressor
 from femsnn.snn.neurons import LIF, RLIF, SLSTM
 from femsnn.train.normalisation import Normalisation
@@ -85,6 +85,7 @@ def network_from_regressor(net: SpikingRegressor, normalisation: Normalisation |
         input_std=np.asarray(normalisation.input_std, dtype=np.float64),
         output_mean=np.asarray(normalisation.target_mean, dtype=np.float64),
         output_std=np.asarray(normalisation.target_std, dtype=np.float64),
+        skip=None if net.skip is None else Skip(_array(net.skip.weight), _array(net.skip.bias)),
         metadata={
             "source": type(net).__name__,
             "neuron": net.neuron,

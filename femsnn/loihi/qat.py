@@ -162,6 +162,8 @@ class FixedPointRegressor(Regressor):
             raise TypeError(f"only spiking regressors have a fixed-point twin, got {type(net).__name__}")
         if next(net.parameters()).dtype != torch.float64:
             raise TypeError("the fixed-point twin needs a float64 network (its integers must be exact)")
+        if net.skip is not None:
+            raise TypeError("the fixed-point twin does not model a skip connection yet")
         self.net = net
         self.n_inputs, self.n_outputs = net.n_inputs, net.n_outputs
         self.register_buffer("sigmoid_table", torch.as_tensor(dynamics.SIGMOID_TABLE, dtype=torch.float64), persistent=False)

@@ -10,6 +10,8 @@ History per point (float64): ``strain`` and ``stress`` at the end of the step (t
 the secant tangent read them), then the network's ``state_spec`` (``layer{i}.membrane``, ``layer{i}.cell``,
 ``decoder.membrane1``, ``decoder.membrane2``). The network's time step is the load step; dt is not an
 input (the model knows only the increments of its training data; science notes §4).
+A network with a skip connection (``skip = true``) adds a linear map of the standardised inputs to its
+vote; it has no state, and the surrogate tangent contains its (constant) derivative exactly.
 
 Why Newton's method struggles (science notes §4). Only the first spiking layer sees the real strain; it
 passes spikes on, and the decoder reads the last layer's membrane, which sees the *current* strain only

@@ -60,6 +60,12 @@ class MembraneDecoder(StatefulModule):
         vote = membrane2.unflatten(-1, (self.n_outputs, self.population)).mean(dim=-1)
         return vote, {"membrane1": membrane1, "membrane2": membrane2}
 
+    def input_map(self) -> Tensor:
+        """d y_t / d U_t (n_outputs, n_hidden): the population mean of W2 W1, the same at every step and state
+        (leaky integrators are linear, and their decay acts on the previous membranes only)."""
+        vote_weight = self.linear2.weight.unflatten(0, (self.n_outputs, self.population)).mean(dim=1)
+        return vote_weight @ self.linear1.weight
+
     def extra_repr(self) -> str:
         """Sizes in the module's printout."""
         return f"n_hidden={self.n_inputs}, n_outputs={self.n_outputs}, population={self.population}"

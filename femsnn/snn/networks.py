@@ -43,6 +43,19 @@ def prefixed(state: Mapping[str, Tensor], prefix: str) -> State:
     return {f"{prefix}.{k}": v for k, v in state.items()}
 
 
+def skip_connection(n_inputs: int, n_outputs: int) -> nn.Linear:
+    """A linear input -> output map starting at zero (the network alone), fitted before training."""
+    linear = nn.Linear(n_inputs, n_outputs)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def with_skip(skip: nn.Linear | None, x: Tensor, y: Tensor) -> Tensor:
+    """y plus the skip connection's linear map of x (y itself without one)."""
+    return y if skip is None else y + skip(x)
+
+
 class SpikingRegressor(Regressor):
     """Constant-current input -> spiking layers ``layer0``.. -> membrane ``decoder`` -> population vote.
 
@@ -50,6 +63,8 @@ class SpikingRegressor(Regressor):
     decoder reads the last layer's real membrane (as coded by the authors). State names:
     ``layer{i}.membrane`` (+ ``layer{i}.cell`` for SLSTM), ``decoder.membrane1``, ``decoder.membrane2``.
     Initialised as the authors' code: decoder β = 0.1 for (R)LIF networks, uniform in [0, 1] for SLSTM.
+    skip: add a linear map of the input, y = vote + W_skip x + b_skip (``skip``, zero until fitted,
+    :func:`femsnn.train.harness.fit_skip`), so that the spiking part learns only the nonlinear remainder.
     """
 
     def __init__(
@@ -61,6 +76,7 @@ class SpikingRegressor(Regressor):
         population: int = 32,
         reset: Reset = "subtract",
         surrogate_slope: float = DEFAULT_SLOPE,
+        skip: bool = False,
     ) -> None:
         super().__init__()
         if neuron not in NEURONS:
@@ -75,6 +91,7 @@ class SpikingRegressor(Regressor):
             self.add_module(f"layer{i}", _LAYERS[neuron](n_in, n_out, reset, surrogate_slope))
         decoder_beta = None if neuron == "slstm" else LIF_BETA_INIT
         self.decoder = MembraneDecoder(sizes[-1], self.n_outputs, self.population, beta_init=decoder_beta)
+        self.skip = skip_connection(self.n_inputs, self.n_outputs) if skip else None
         spec = {}
         for i, layer in enumerate(self.spiking_layers):
             spec.update(prefixed(layer.state_spec, f"layer{i}"))
@@ -106,7 +123,7 @@ class SpikingRegressor(Regressor):
             new_state.update(prefixed(layer_state, f"layer{i}"))
         y, decoder_state = self.decoder.step(layer_state["membrane"], substate(state, "decoder"))
         new_state.update(prefixed(decoder_state, "decoder"))
-        return y, new_state
+        return with_skip(self.skip, x, y), new_state
 
     def _inference_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """:meth:`step` through the layers' inference paths, in blocks of rows for large batches (INFERENCE_BLOCK)."""
@@ -137,7 +154,7 @@ class SpikingRegressor(Regressor):
             inputs = following
         y, decoder_state = self.decoder.step(layer_state["membrane"], substate(state, "decoder"))
         new_state.update(prefixed(decoder_state, "decoder"))
-        return y, new_state
+        return with_skip(self.skip, x, y), new_state
 
     def spikes(self, state: State) -> dict[str, Tensor]:
         """Per-layer spikes {``layer{i}``: (B, n_i)} of the step that produced state (for spike-rate monitoring)."""
@@ -149,10 +166,12 @@ class LSTMRegressor(Regressor):
     LeakyReLU -> ``linear2`` (hidden -> population·n_outputs) -> population mean per output.
 
     State names ``layer{i}.hidden``, ``layer{i}.cell``. ``forward`` runs torch's fused multi-step LSTM;
-    ``step`` runs one step of it; both give the same numbers.
+    ``step`` runs one step of it; both give the same numbers. skip: as for :class:`SpikingRegressor`.
     """
 
-    def __init__(self, n_inputs: int, n_outputs: int, hidden: int = 64, layers: int = 3, population: int = 32) -> None:
+    def __init__(
+        self, n_inputs: int, n_outputs: int, hidden: int = 64, layers: int = 3, population: int = 32, skip: bool = False
+    ) -> None:
         super().__init__()
         if min(n_inputs, n_outputs, hidden, layers, population) < 1:
             raise ValueError(
@@ -165,6 +184,7 @@ class LSTMRegressor(Regressor):
         self.linear1 = nn.Linear(self.hidden, self.hidden)
         self.activation = nn.LeakyReLU()
         self.linear2 = nn.Linear(self.hidden, self.population * self.n_outputs)
+        self.skip = skip_connection(self.n_inputs, self.n_outputs) if skip else None
         self._state_spec = {
             f"layer{i}.{name}": (self.hidden,) for i in range(self.layers) for name in ("hidden", "cell")
         }
@@ -186,7 +206,7 @@ class LSTMRegressor(Regressor):
         new_state: State = {}
         for i in range(self.layers):
             new_state[f"layer{i}.hidden"], new_state[f"layer{i}.cell"] = h[i], c[i]
-        return self.vote(out[:, 0]), new_state
+        return with_skip(self.skip, x, self.vote(out[:, 0])), new_state
 
     def forward(self, x: Tensor, state: State | None = None) -> Tensor:
         """Whole sequences x (B, T, n_inputs) -> y (B, T, n_outputs) in one fused LSTM call."""
@@ -197,7 +217,7 @@ class LSTMRegressor(Regressor):
         else:
             check_step_input(x[:, 0], state, self.n_inputs, self._state_spec)
             out, _ = self.lstm(x, self._stacked(state))
-        return self.vote(out)
+        return with_skip(self.skip, x, self.vote(out))
 
     def _stacked(self, state: State) -> tuple[Tensor, Tensor]:
         """State dict -> torch's (h0, c0), each (layers, B, hidden)."""
@@ -217,6 +237,7 @@ class SpikingRegressorSpec(Strict):
     population: PositiveInt
     reset: Reset = "subtract"
     surrogate_slope: PositiveFloat = DEFAULT_SLOPE
+    skip: bool = False
 
 
 class LSTMRegressorSpec(Strict):
@@ -228,6 +249,7 @@ class LSTMRegressorSpec(Strict):
     hidden: PositiveInt
     layers: PositiveInt = 3
     population: PositiveInt
+    skip: bool = False
 
 
 #: either architecture, told apart by ``kind`` (usable as a field of a config schema)
@@ -258,9 +280,15 @@ def regressor_spec(net: Regressor) -> dict:
             population=net.population,
             reset=net.reset,
             surrogate_slope=net.surrogate_slope,
+            skip=net.skip is not None,
         ).model_dump()
     if isinstance(net, LSTMRegressor):
         return LSTMRegressorSpec(
-            n_inputs=net.n_inputs, n_outputs=net.n_outputs, hidden=net.hidden, layers=net.layers, population=net.population
+            n_inputs=net.n_inputs,
+            n_outputs=net.n_outputs,
+            hidden=net.hidden,
+            layers=net.layers,
+            population=net.population,
+            skip=net.skip is not None,
         ).model_dump()
     raise TypeError(f"no architecture spec for {type(net).__name__}")

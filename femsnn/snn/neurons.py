@@ -148,6 +148,13 @@ class SpikingLayer(StatefulModule):
             torch.gt(new_state["membrane"], self.threshold, out=spikes)
         return new_state
 
+    def inference_step_with_jacobian(self, x: Tensor, state: State, downstream: Tensor) -> tuple[State, Tensor]:
+        """Inference step from x (B, n_in), and d (downstream U_t) / d x_t (B, m, n_in) for a fixed linear map
+        ``downstream`` (m, n_out) of the new membrane: exact, as the reset reads only U_{t-1}. Here for
+        membranes linear in x (LIF, RLIF: downstream W, the same for every row)."""
+        new_state = self.step(x, state)[1]
+        return new_state, (downstream @ self.linear.weight).expand(x.shape[0], -1, -1)
+
     @abstractmethod
     def stacked_weight(self) -> Tensor:
         """[W_x | W_rec | bias] (rows, n_in + n_recurrent_inputs + 1), built anew from the parameters."""
@@ -280,11 +287,29 @@ class SLSTM(SpikingLayer):
 
     def update_from_preactivation(self, preactivation: Tensor, state: State) -> State:
         """LSTM gates (i, f, 2g, o) -> c_t, h̃_t with sigmoids only, in place on the gate buffer; then the reset."""
+        return self._update_from_gates(preactivation, state, None)[0]
+
+    def inference_step_with_jacobian(self, x: Tensor, state: State, downstream: Tensor) -> tuple[State, Tensor]:
+        """As the base class, with the per-row derivative of h_t = o tanh(c_t) through the four gates:
+        d h / d x = Σ_gates D_gate W_gate, contracted with downstream in one GEMM (B, 4 n_out) @ (4 n_out, m n_in)."""
+        inputs = self.inference_inputs(x.shape[0], x)
+        inputs[:, : self.n_inputs] = x
+        self.write_recurrent_input(state, inputs[:, self.n_inputs : -1])
+        inputs[:, -1] = 1
+        new_state, factors = self._update_from_gates(torch.mm(inputs, self.stacked_weight().t()), state, downstream)
+        n, m = self.n_outputs, downstream.shape[0]
+        gate_weights = self.lstm_cell.weight_ih.view(4, n, 1, self.n_inputs) * downstream.t().reshape(1, n, m, 1)
+        return new_state, torch.mm(factors, gate_weights.reshape(4 * n, m * self.n_inputs)).view(-1, m, self.n_inputs)
+
+    def _update_from_gates(self, preactivation: Tensor, state: State, downstream: Tensor | None) -> tuple[State, Tensor | None]:
+        """:meth:`update_from_preactivation`, and with downstream given the gate factors D (B, 4 n_out) of d h_t / d x_t."""
         gates = preactivation.sigmoid_()
         input_gate, forget_gate, cell_gate, output_gate = gates.chunk(4, dim=1)
         cell_gate.mul_(2).sub_(1)  # tanh(g)
         cell = torch.mul(forget_gate, state["cell"]).addcmul_(input_gate, cell_gate)
-        membrane = torch.mul(cell, 2).sigmoid_().mul_(2).sub_(1).mul_(output_gate)  # o tanh(c_t)
+        tanh_cell = torch.mul(cell, 2).sigmoid_().mul_(2).sub_(1)
+        factors = None if downstream is None else self._gate_factors(gates, state["cell"], tanh_cell)
+        membrane = tanh_cell.mul_(output_gate)  # o tanh(c_t)
         if self.reset != "none":
             previous = state["membrane"]
             fired = torch.gt(previous, self.threshold, out=cell_gate)  # the cell-gate slice is free again
@@ -292,4 +317,16 @@ class SLSTM(SpikingLayer):
                 membrane.addcmul_(fired, self.threshold, value=-1)
             else:
                 membrane.mul_(1 - fired)
-        return {"membrane": membrane, "cell": cell}
+                if factors is not None:
+                    factors.view(-1, 4, self.n_outputs).mul_((1 - fired)[:, None, :])
+        return {"membrane": membrane, "cell": cell}, factors
+
+    @staticmethod
+    def _gate_factors(gates: Tensor, previous_cell: Tensor, tanh_cell: Tensor) -> Tensor:
+        """D = (o (1 - tanh² c) g i', o (1 - tanh² c) c_{t-1} f', o (1 - tanh² c) i (1 - g²), tanh c o') per row."""
+        i, f, g, o = gates.chunk(4, dim=1)
+        through_cell = o * (1 - tanh_cell * tanh_cell)
+        return torch.cat(
+            [through_cell * g * i * (1 - i), through_cell * previous_cell * f * (1 - f), through_cell * i * (1 - g * g), tanh_cell * o * (1 - o)],
+            dim=1,
+        )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +136,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Re
         artifact = _artifact(json.loads(payload["metadata"]), payload["normalisation"])
         net = build_regressor(artifact.spec).to(dtype=getattr(torch, artifact.dtype))  # before loading: no rounding
         net.load_state_dict(payload["weights"], strict=True)
+        artifact = replace(artifact, spec=regressor_spec(net))  # with defaults of newer fields (e.g. skip)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file: {exc}") from exc
     if (net.n_inputs, net.n_outputs) != (len(artifact.input_names), len(artifact.target_names)):

@@ -12,6 +12,7 @@
     neuron = "slstm"
     hidden = [64, 64, 64]
     population = 32
+    skip = true                # optional: y = network + W x + b ([training] skip_init, skip_trainable)
 
     [training]                   # femsnn.train.harness.TrainingSettings
     epochs = 100

@@ -8,7 +8,10 @@ schedule (stepped per optimiser step), truncated BPTT (the state is carried over
 gradients are cut and the optimiser steps every ``truncation`` steps), gradient-norm clipping,
 extra weight on the last step's MSE (the stress an FE step keeps; the paper's "last step" metric),
 activity regularisation of spiking networks (weight * mean over layers of (rate - target)^2, rates
-from the surrogate spikes), early stopping on the validation MSE, float32/float64, cpu/cuda.
+from the surrogate spikes), early stopping on the validation MSE, float32/float64, cpu/cuda. A network
+with a skip connection (``skip = true`` in its spec) starts with it fitted by least squares
+(:func:`fit_skip`) or set to the data material's elastic stiffness (:func:`elastic_skip`), optionally
+kept fixed, so training only adds the nonlinear part.
 
 A checkpoint (model, best model, optimiser, schedule, shuffling RNG, history) is written atomically
 (temporary file, then rename) after every epoch; ``train`` resumes from it, so a killed run that is
@@ -34,6 +37,7 @@ import tqdm
 from pydantic import Field
 
 from femsnn.config import Strict
+from femsnn.materials.elastic import elastic_stiffness
 from femsnn.runtime import configure_torch
 from femsnn.snn.base import Regressor, State
 from femsnn.train.data import Dataset
@@ -63,6 +67,8 @@ class TrainingSettings(Strict):
     spike_rate_target: Annotated[float, Field(ge=0, le=1)] = 0.0
     patience: Count | None = None  # early stopping: epochs without a better validation MSE
     normalisation: Literal["component", "scalar"] = "component"
+    skip_init: Literal["least_squares", "elastic"] = "least_squares"  # start of a skip connection (fit_skip / elastic_skip)
+    skip_trainable: bool = True  # False: the skip connection keeps its start
     seed: int = 42  # initial weights (set by the caller) and shuffling
     dtype: Literal["float32", "float64"] = "float32"
     device: Literal["cpu", "cuda"] = "cpu"
@@ -118,6 +124,12 @@ def train(
     x_val, y_val = (_tensor(a, device, dtype) for a in (norm.encode_inputs(val_part.inputs), norm.encode_targets(val_part.targets)))
 
     net.to(device=device, dtype=dtype)
+    if getattr(net, "skip", None) is not None:
+        if settings.skip_init == "elastic":
+            elastic_skip(net.skip, norm, data.meta)
+        else:
+            fit_skip(net.skip, x_train, y_train)
+        net.skip.requires_grad_(settings.skip_trainable)
     loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1])
     path = Path(checkpoint) if checkpoint is not None else None
     fingerprint = _fingerprint(net, settings, data)
@@ -252,6 +264,40 @@ class _Loop:
         self.epoch, self.best_epoch, self.bad_epochs = ckpt["epoch"], ckpt["best_epoch"], ckpt["bad_epochs"]
         self.best_loss, self.elapsed, self.stopped_early = ckpt["best_loss"], ckpt["elapsed"], ckpt["stopped_early"]
         self.history = json.loads(ckpt["history"])
+
+
+@torch.no_grad()
+def fit_skip(skip: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Set a skip connection to the least-squares linear map of the (standardised) targets on the inputs.
+
+    The network then starts as the best linear (elastic-like) fit and learns only the nonlinear remainder.
+    """
+    inputs = x.reshape(-1, x.shape[-1]).double().cpu()
+    design = torch.cat([inputs, torch.ones(inputs.shape[0], 1, dtype=torch.float64)], dim=1)
+    solution = torch.linalg.lstsq(design, y.reshape(-1, y.shape[-1]).double().cpu(), driver="gelsd").solution
+    skip.weight.copy_(solution[:-1].T)
+    skip.bias.copy_(solution[-1])
+
+
+@torch.no_grad()
+def elastic_skip(skip: torch.nn.Linear, normalisation: Normalisation, meta: dict) -> None:
+    """Set a skip connection to the elastic stiffness of the data's material, in standardised units.
+
+    stress = C strain (increments weigh nothing), so the network learns only the plastic part -C strain_p,
+    zero wherever the material is elastic. Needs strain as the first input feature and E (and nu) in meta.
+    """
+    material = meta.get("material") or {}
+    n = len(meta["target_names"])
+    if tuple(meta["input_features"])[:1] != ("strain",):
+        raise ValueError(f"an elastic skip needs strain as the first input feature, the data has {meta['input_features']}")
+    if "E" not in material or (n > 1 and "nu" not in material):
+        raise ValueError(f"an elastic skip needs E (and nu) of the data's material, the data describes {material or 'none'}")
+    stiffness = elastic_stiffness(material["E"], material.get("nu", 0.0), n)
+    weight = np.zeros((n, normalisation.n_inputs))
+    weight[:, :n] = stiffness * normalisation.input_std[:n] / normalisation.target_std[:, None]
+    bias = (stiffness @ normalisation.input_mean[:n] - normalisation.target_mean) / normalisation.target_std
+    skip.weight.copy_(torch.as_tensor(weight))
+    skip.bias.copy_(torch.as_tensor(bias))
 
 
 def stress_loss(prediction: torch.Tensor, target: torch.Tensor, last_step_weight: float, ends_path: bool = True) -> torch.Tensor:

@@ -11,15 +11,18 @@ from femsnn.snn.networks import SpikingRegressor
 from femsnn.train.normalisation import Normalisation
 
 
-def random_regressor(neuron: str, reset: str = "subtract", seed: int = 0) -> SpikingRegressor:
+def random_regressor(neuron: str, reset: str = "subtract", seed: int = 0, skip: bool = False) -> SpikingRegressor:
     """A float64 regressor 2 -> 3 (hidden 8, 6; population 4) with varied β and thresholds, some negative.
 
     Negative thresholds make neurons fire from rest, which exercises the rest-state feedback at
-    sequence boundaries; varied β make the leak matter.
+    sequence boundaries; varied β make the leak matter. skip: with a random skip connection.
     """
     torch.manual_seed(seed)
-    net = SpikingRegressor(2, 3, neuron=neuron, hidden=(8, 6), population=4, reset=reset).double()
+    net = SpikingRegressor(2, 3, neuron=neuron, hidden=(8, 6), population=4, reset=reset, skip=skip).double()
     with torch.no_grad():
+        if skip:
+            net.skip.weight.normal_()
+            net.skip.bias.normal_()
         for layer in net.spiking_layers:
             layer.threshold.uniform_(-0.2, 0.6)
             if neuron != "slstm":

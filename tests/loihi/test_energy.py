@@ -66,6 +66,18 @@ def test_slstm_sends_graded_membranes_and_the_lstm_counts_dense_macs():
     assert [o.neuron_updates for o in lstm] == [20, 20, 4, 0]
 
 
+def test_a_skip_connection_counts_its_macs_on_every_device():
+    plain = {o.name: o for o in spiking_ops(network_from_regressor(random_regressor("slstm")), SPIKES)}
+    ops = {o.name: o for o in spiking_ops(network_from_regressor(random_regressor("slstm", skip=True)), SPIKES)}
+    assert list(ops) == [*plain, "skip"]
+    skip = ops["skip"]  # 2 inputs -> 3 outputs, one addition per output into the vote, one memoryless integrator per output
+    assert (skip.connections, skip.events, skip.neuron_updates) == (2 * 3 + 3, 2 * 3 + 3, 3)
+    lstm = lstm_ops(2, (4,), n_outputs=3, population=2, skip=True)
+    assert lstm[-1].name == "skip" and lstm[-1].connections == 2 * 3 + 3
+    report = energy_report(network_from_regressor(random_regressor("slstm", skip=True)), SPIKES)
+    assert report["spiking"]["architecture"]["skip"] and report["lstm"]["architecture"]["skip"]
+
+
 def test_bad_spike_counts_are_refused():
     net = network_from_regressor(random_regressor("lif"))
     with pytest.raises(ValueError, match="shape"):

@@ -45,6 +45,22 @@ def test_file_round_trip_without_pickle(tmp_path, neuron):
     assert load_network(again).layers[1].threshold.tolist() == loaded.layers[1].threshold.tolist()
 
 
+def test_skip_connection_round_trips_and_version_1_files_still_load(tmp_path):
+    net = random_regressor("slstm", skip=True)
+    path = export_regressor(net, tmp_path / "net.npz", normalisation())
+    loaded = load_network(path)
+    np.testing.assert_array_equal(loaded.skip.weight, net.skip.weight.detach().numpy())
+    np.testing.assert_array_equal(loaded.skip.bias, net.skip.bias.detach().numpy())
+    plain = export_regressor(random_regressor("slstm"), tmp_path / "plain.npz")
+    with np.load(plain) as data:
+        arrays = {k: data[k] for k in data.files}
+    manifest = json.loads(str(arrays["manifest"]))
+    assert manifest["skip"] is None
+    old = {k: v for k, v in manifest.items() if k != "skip"} | {"format_version": 1}
+    np.savez(tmp_path / "v1.npz", **{**arrays, "manifest": np.array(json.dumps(old))})
+    assert load_network(tmp_path / "v1.npz").skip is None
+
+
 def test_export_clamps_beta_as_the_forward_pass_does(tmp_path):
     net = random_regressor("lif")
     with torch.no_grad():
@@ -55,8 +71,9 @@ def test_export_clamps_beta_as_the_forward_pass_does(tmp_path):
 
 @pytest.mark.parametrize("neuron", ["lif", "rlif", "slstm"])
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
-def test_numpy_reference_equals_torch(neuron, reset):
-    net, norm = random_regressor(neuron, reset), normalisation()
+@pytest.mark.parametrize("skip", [False, True])
+def test_numpy_reference_equals_torch(neuron, reset, skip):
+    net, norm = random_regressor(neuron, reset, skip=skip), normalisation()
     x = np.random.default_rng(1).standard_normal((3, 12, 2)) * norm.input_std + norm.input_mean
     expected, counts = torch_run(net, norm, x)
     exported = network_from_regressor(net, norm)
@@ -86,6 +103,12 @@ def test_foreign_or_damaged_files_are_refused(tmp_path):
     np.savez(newer, **{**arrays, "manifest": np.array(json.dumps({**manifest, "format_version": FORMAT_VERSION + 1}))})
     with pytest.raises(NetworkFormatError, match="version"):
         load_network(newer)
+
+    skip_manifest = {**manifest, "skip": {"n_inputs": 2, "n_outputs": 3}}
+    no_skip_arrays = tmp_path / "no_skip_arrays.npz"
+    np.savez(no_skip_arrays, **{**arrays, "manifest": np.array(json.dumps(skip_manifest))})
+    with pytest.raises(NetworkFormatError, match="skip.weight"):
+        load_network(no_skip_arrays)
 
     wrong_shape = tmp_path / "wrong_shape.npz"
     np.savez(wrong_shape, **{**arrays, "layer1.bias": np.zeros(5)})

@@ -36,14 +36,17 @@ def walks():
     return generate(settings)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """A random plane-strain SLSTM model (2 x 8, population 4) whose neurons fire, with the walks' normalisation."""
+@pytest.fixture(scope="module", params=["plain", "skip"])
+def model(request, tmp_path_factory):
+    """A random plane-strain SLSTM model (2 x 8, population 4) whose neurons fire, with the walks' normalisation
+    (and a random skip connection)."""
     data = walks()
     train = data.part("train")
     torch.manual_seed(1)
-    net = SpikingRegressor(8, 4, "slstm", (8, 8), population=4).double()
+    net = SpikingRegressor(8, 4, "slstm", (8, 8), population=4, skip=request.param == "skip").double()
     with torch.no_grad():
+        if net.skip is not None:
+            net.skip.weight.normal_(std=0.3)
         for layer in net.spiking_layers:
             layer.threshold.uniform_(0.0, 0.2)
     artifact = Artifact.describe(net, Normalisation.fit(train.inputs, train.targets), data.meta, {})

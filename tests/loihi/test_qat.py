@@ -103,3 +103,8 @@ def test_qat_report_compares_lava_and_numpy_fixed_point_before_and_after(trained
 def test_qat_command_reports_a_missing_model_cleanly(tmp_path):
     result = CliRunner().invoke(app, ["qat", str(tmp_path / "missing.pt"), str(tmp_path / "data.npz"), "--epochs", "1"])
     assert result.exit_code == 2 and "model file not found" in result.output
+
+
+def test_the_fixed_point_twin_refuses_a_skip_connection():
+    with pytest.raises(TypeError, match="skip"):
+        FixedPointRegressor(random_regressor("slstm", skip=True))

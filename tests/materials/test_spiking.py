@@ -332,3 +332,24 @@ def test_registry_builds_a_spiking_material(model):
         parse_material_config({"type": "spiking", "model": str(path), "device": "gpu"})
     with pytest.raises(ModelFileError):
         make_material({"type": "spiking", "model": str(path)}, "3d")
+
+
+def test_a_skip_connection_reaches_stress_and_tangent(tmp_path):
+    """Decoder silenced: the stress is the skip's linear map of the standardised inputs, its surrogate tangent exact."""
+    _, net, artifact = saved_model(tmp_path, hidden=(8,))
+    net = SpikingRegressor(net.n_inputs, net.n_outputs, "slstm", [8], population=4, skip=True).double()
+    with torch.no_grad():
+        net.decoder.linear2.weight.zero_()
+        net.decoder.linear2.bias.zero_()
+        net.skip.weight.normal_(std=0.2)
+        net.skip.bias.normal_()
+    artifact = Artifact.describe(net, artifact.normalisation, walks().meta, {})
+    material = SpikingMaterial((net, artifact), tangent="surrogate")
+    strain, history = committed_state(material)
+    response = material.update(strain, history)
+    norm = artifact.normalisation
+    inputs = norm.encode_inputs(np.concatenate([strain, strain - history["strain"]], axis=1))
+    linear = inputs @ net.skip.weight.detach().numpy().T + net.skip.bias.detach().numpy()
+    np.testing.assert_allclose(response.stress, norm.decode_targets(linear), rtol=1e-12, atol=1e-9)
+    fd = central_difference_tangent(material, strain, history, h=1e-6)
+    assert relative_error(response.tangent, fd).max() <= 1e-6

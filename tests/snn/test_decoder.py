@@ -47,3 +47,12 @@ def test_inference_mode_equals_the_reference(dtype, tol):
     torch.testing.assert_close(fast_y, y, rtol=tol, atol=tol)
     for k in new:
         torch.testing.assert_close(fast[k], new[k], rtol=tol, atol=tol)
+
+
+def test_input_map_is_the_derivative_of_the_vote_by_the_membrane():
+    torch.manual_seed(3)
+    decoder = MembraneDecoder(6, 2, population=3).double()
+    state = {k: torch.randn(1, *shape, dtype=torch.float64) for k, shape in decoder.state_spec.items()}
+    membrane = torch.randn(6, dtype=torch.float64)
+    expected = torch.autograd.functional.jacobian(lambda u: decoder.step(u[None], state)[0][0], membrane)
+    torch.testing.assert_close(decoder.input_map(), expected, rtol=1e-12, atol=1e-12)

@@ -199,6 +199,8 @@ def test_step_rejects_a_state_of_another_batch():
     [
         lambda: SpikingRegressor(3, 2, neuron="lif", hidden=[5, 4], population=3, reset="zero", surrogate_slope=4.0),
         lambda: LSTMRegressor(3, 2, hidden=6, layers=2, population=3),
+        lambda: SpikingRegressor(3, 2, neuron="slstm", hidden=[4], population=3, skip=True),
+        lambda: LSTMRegressor(3, 2, hidden=6, layers=2, population=3, skip=True),
     ],
 )
 def test_architecture_round_trips_through_json(make):
@@ -280,3 +282,31 @@ def test_inference_step_in_blocks_equals_one_block(monkeypatch):
     torch.testing.assert_close(blocked_y, y, rtol=1e-14, atol=1e-14)
     for k in new:
         torch.testing.assert_close(blocked[k], new[k], rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda skip: SpikingRegressor(3, 2, neuron="slstm", hidden=[5, 4], population=3, skip=skip),
+        lambda skip: LSTMRegressor(3, 2, hidden=6, layers=2, population=3, skip=skip),
+    ],
+)
+def test_skip_adds_a_linear_map_of_the_input_on_every_path(make):
+    plain = make(False)
+    plain = randomised(plain) if isinstance(plain, SpikingRegressor) else plain.double()
+    net = make(True).double()
+    assert regressor_spec(net)["skip"] and not regressor_spec(plain)["skip"]
+    assert torch.count_nonzero(net.skip.weight) == 0 and torch.count_nonzero(net.skip.bias) == 0  # neutral until fitted
+    with torch.no_grad():
+        net.skip.weight.normal_()
+        net.skip.bias.normal_()
+    net.load_state_dict(plain.state_dict() | {k: v for k, v in net.state_dict().items() if k.startswith("skip.")})
+    x = torch.randn(B, T, 3, dtype=torch.float64)
+    linear = x @ net.skip.weight.T + net.skip.bias
+    torch.testing.assert_close(net(x), plain(x) + linear, rtol=0, atol=1e-12)
+    state = net.init_state(B)
+    y, _ = net.step(x[:, 0], state)
+    torch.testing.assert_close(y, plain.step(x[:, 0], state)[0] + linear[:, 0], rtol=0, atol=1e-12)
+    with torch.inference_mode():
+        fast, _ = net.step(x[:, 0], state)
+    torch.testing.assert_close(fast, y, rtol=0, atol=1e-12)

@@ -323,3 +323,24 @@ def test_inference_path_refuses_a_state_of_another_dtype():
     state = {k: v.float() for k, v in random_state(layer, 4, torch.float64).items()}
     with torch.inference_mode(), pytest.raises(ValueError, match="membrane is torch.float32"):
         layer.step(torch.randn(4, 3, dtype=torch.float64), state)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("make", [LIF, RLIF, SLSTM], ids=["lif", "rlif", "slstm"])
+def test_input_jacobian_of_a_step_equals_autograd(make, reset):
+    layer = randomised(make(5, 7, reset=reset)).double()
+    x, state = torch.randn(B, 5, dtype=torch.float64), random_state(layer, B, torch.float64)
+    downstream = torch.randn(3, 7, dtype=torch.float64)
+
+    def mapped(row: torch.Tensor, index: int) -> torch.Tensor:
+        one = {k: v[index : index + 1] for k, v in state.items()}
+        return downstream @ layer.differentiable_step(row[None], one)[1]["membrane"][0]
+
+    expected = torch.stack([torch.autograd.functional.jacobian(lambda row: mapped(row, b), x[b]) for b in range(B)])
+    with torch.inference_mode():
+        new, jacobian = layer.inference_step_with_jacobian(x, state, downstream)
+        _, reference = layer.step(x, state)
+    assert jacobian.shape == (B, 3, 5)
+    torch.testing.assert_close(jacobian, expected, rtol=1e-12, atol=1e-12)
+    for k in reference:
+        torch.testing.assert_close(new[k], reference[k], rtol=1e-12, atol=1e-12)

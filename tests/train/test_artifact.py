@@ -25,10 +25,15 @@ def normalisation():
     return Normalisation(rng.normal(size=4), rng.uniform(1, 2, 4), rng.normal(size=4) * 100, rng.uniform(50, 60, 4))
 
 
-@pytest.fixture(params=["slstm", "lstm"])
+@pytest.fixture(params=["slstm", "lstm", "slstm-skip"])
 def saved(request, tmp_path):
     torch.manual_seed(0)
-    net = SpikingRegressor(4, 4, "slstm", [6, 5], population=3) if request.param == "slstm" else LSTMRegressor(4, 4, 5, 2, 3)
+    if request.param == "lstm":
+        net = LSTMRegressor(4, 4, 5, 2, 3)
+    else:
+        net = SpikingRegressor(4, 4, "slstm", [6, 5], population=3, skip=request.param.endswith("skip"))
+    if net.skip is not None:
+        torch.nn.init.normal_(net.skip.weight)
     artifact = Artifact.describe(net, normalisation(), META, {"seed": 42, "metrics": {"test": {"code_all": 0.1}}})
     return net, artifact, save_model(tmp_path / "model.pt", net, artifact)
 
@@ -144,3 +149,17 @@ def test_save_refuses_a_description_of_another_network(tmp_path):
     other = SpikingRegressor(4, 4, "lif", [5], population=2)
     with pytest.raises(ValueError, match="does not describe"):
         save_model(tmp_path / "m.pt", net, Artifact.describe(other, normalisation(), META, {}))
+
+
+def test_a_file_written_before_skip_connections_existed_loads_and_saves_again(tmp_path):
+    net = SpikingRegressor(4, 4, "slstm", [6], population=3)
+    path = save_model(tmp_path / "m.pt", net, Artifact.describe(net, normalisation(), META, {}))
+    raw = torch.load(path, weights_only=True)
+    meta = json.loads(raw["metadata"])
+    del meta["spec"]["skip"]
+    raw["metadata"] = json.dumps(meta, sort_keys=True)
+    raw["sha256"] = _checksum({k: raw[k] for k in ("metadata", "weights", "normalisation")})
+    torch.save(raw, path)
+    loaded, artifact = load_model(path)
+    assert loaded.skip is None and artifact.spec["skip"] is False
+    save_model(tmp_path / "again.pt", loaded, artifact)

@@ -10,12 +10,15 @@ from femsnn.snn.networks import LSTMRegressor, SpikingRegressor
 from femsnn.train.harness import (
     CheckpointError,
     TrainingSettings,
+    elastic_skip,
     evaluate_standardised,
+    fit_skip,
     predict,
     rollout,
     stress_loss,
     train,
 )
+from femsnn.materials import elastic_stiffness
 from femsnn.train.normalisation import Normalisation
 
 FAST = dict(batch_size=8, progress=False, threads=1)
@@ -161,3 +164,53 @@ def test_early_stopping_keeps_the_best_epoch(monkeypatch, tiny_data, tiny_net):
     assert result.stopped_early and result.epochs_run == 4 and result.best_epoch == 2
     for key, value in snapshots[2].items():
         torch.testing.assert_close(result.net.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_fit_skip_recovers_a_linear_map():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 3, generator=gen, dtype=torch.float64), torch.randn(2, generator=gen, dtype=torch.float64)
+    x = torch.randn(5, 7, 3, generator=gen)
+    skip = torch.nn.Linear(3, 2)
+    fit_skip(skip, x, x.double() @ a.T + b)
+    torch.testing.assert_close(skip.weight, a.float(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(skip.bias, b.float(), rtol=0, atol=1e-5)
+
+
+def test_training_starts_a_skip_network_from_the_least_squares_fit(tiny_data):
+    torch.manual_seed(0)
+    net = SpikingRegressor(2, 1, "slstm", [8], population=4, skip=True)
+    result = train(net, tiny_data, TrainingSettings(epochs=1, learning_rate=1e-12, **FAST))
+    train_part = tiny_data.part("train")
+    norm = result.normalisation
+    x = torch.as_tensor(norm.encode_inputs(train_part.inputs), dtype=torch.float32)
+    expected = torch.nn.Linear(2, 1)
+    fit_skip(expected, x, torch.as_tensor(norm.encode_targets(train_part.targets)))
+    assert torch.count_nonzero(expected.weight) > 0
+    torch.testing.assert_close(result.net.skip.weight, expected.weight, rtol=0, atol=1e-6)
+    torch.testing.assert_close(result.net.skip.bias, expected.bias, rtol=0, atol=1e-6)
+
+
+def test_elastic_skip_maps_strain_to_elastic_stress_in_physical_units():
+    rng = np.random.default_rng(0)
+    norm = Normalisation(rng.normal(size=8) * 1e-3, rng.uniform(1e-3, 2e-3, 8), rng.normal(size=4) * 10, rng.uniform(50, 90, 4))
+    meta = {"material": {"E": 7e4, "nu": 0.3}, "input_features": ["strain", "strain_increment"], "target_names": list("abcd")}
+    skip = torch.nn.Linear(8, 4).double()
+    elastic_skip(skip, norm, meta)
+    inputs = rng.normal(size=(5, 8)) * 1e-3
+    with torch.no_grad():
+        stress = norm.decode_targets(skip(torch.as_tensor(norm.encode_inputs(inputs))).numpy())
+    np.testing.assert_allclose(stress, inputs[:, :4] @ elastic_stiffness(7e4, 0.3, 4).T, rtol=1e-10, atol=1e-8)
+    with pytest.raises(ValueError, match="E \\(and nu\\)"):
+        elastic_skip(skip, norm, {**meta, "material": {"E": 7e4}})
+    with pytest.raises(ValueError, match="first input feature"):
+        elastic_skip(skip, norm, {**meta, "input_features": ["strain_increment", "strain"]})
+
+
+def test_a_fixed_skip_connection_keeps_its_start(tiny_data):
+    torch.manual_seed(0)
+    net = SpikingRegressor(2, 1, "slstm", [8], population=4, skip=True)
+    result = train(net, tiny_data, TrainingSettings(epochs=2, learning_rate=1e-2, skip_init="elastic", skip_trainable=False, **FAST))
+    expected = torch.nn.Linear(2, 1)
+    elastic_skip(expected, result.normalisation, tiny_data.meta)
+    torch.testing.assert_close(result.net.skip.weight, expected.weight, rtol=0, atol=0)
+    torch.testing.assert_close(result.net.skip.bias, expected.bias, rtol=0, atol=0)

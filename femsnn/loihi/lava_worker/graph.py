@@ -5,7 +5,9 @@ integrators -> Dense -> integrators; rlif/slstm layers also have a recurrent Den
 back into their own ``a_in``. Every Dense adds one step of delay, so a process ``d`` Dense hops
 from the input sees sequence step t at Lava step origin + d + t. One Extractor receives the last
 decoder stage's membranes and every layer's spike count (each in its slot of the readout vector);
-the worker realigns them by each source's delay. A batch of B sequences of T steps runs B·T + D steps (D: the output's
+the worker realigns them by each source's delay. A skip connection is a Dense from the input to
+n_outputs integrators with β = 0 (they hold W x + b for one step, no memory), read out in their own
+slot one step after the input and added to the vote. A batch of B sequences of T steps runs B·T + D steps (D: the output's
 delay), with zero inputs at the end to drain the pipeline.
 
 With ``state_io``, a second injector streams initial states (one vector in the order of
@@ -28,15 +30,17 @@ from lava.proc.dense.process import Dense
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.utils.weightutils import SignMode
 
-from .network import Network, state_layout
+from .network import Network, Skip, state_layout
 from .processes.neurons import LeakyIntegrators, LeakyNeurons, SLSTMNeurons, StreamInput
-from .quantise import FixedDense, from_state_units, quantise_network, to_state_units
+from .quantise import FixedDense, FixedSkip, from_state_units, quantise_network, to_state_units
 
 BACKENDS = ("sim-float", "sim-fixed", "hw")
 GRADED_MESSAGE_BITS = 24
 #: sequence steps the host may send ahead of what it has received (below the channel buffers)
 WINDOW = 32
 _BUFFER = 2 * WINDOW
+#: the skip connection's integrators are one Dense hop from the input
+SKIP_DELAY = 1
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,9 @@ class LavaNetwork:
         self.fixed = backend != "sim-float"
         params = quantise_network(net) if self.fixed else net  # same attribute names, integer or float values
         n_vote, n_layers = net.decoder[-1].n_neurons, len(net.layers)
+        self.skip_offset = n_vote + n_layers
         self.state_size = sum(size for _, size in state_layout(net)) if state_io else 0
-        self.state_base = n_vote + n_layers
+        self.state_base = self.skip_offset + (net.n_outputs if net.skip is not None else 0)
         readout_size = self.state_base + self.state_size
         self.input = StreamInput(shape=(net.n_inputs,), buffer_size=_BUFFER)
         self.state_input = StreamInput(shape=(self.state_size,), buffer_size=_BUFFER) if state_io else None
@@ -128,11 +133,29 @@ class LavaNetwork:
         if self.state_input is not None:
             for proc in self.sequence_processes:
                 self.state_input.out_port.connect(proc.state_in)
+        if params.skip is not None:
+            self.sequence_processes.append(self._skip(params.skip, readout_size))
         config = Loihi2HwCfg if backend == "hw" else Loihi2SimCfg
         untagged = {Extractor: PyLoihiExtractorModel}
         self.input.create_runtime(run_cfg=config(select_tag="fixed_pt" if self.fixed else "floating_pt", exception_proc_model_map=untagged))
         self.steps_run, self.period = 0, 0
         self._start()
+
+    def _skip(self, skip: Skip | FixedSkip, readout_size: int) -> LeakyIntegrators:
+        """The skip connection: input -> Dense -> memoryless integrators (β = 0) -> readout slot (no state slot)."""
+        integrators = LeakyIntegrators(
+            beta=np.zeros(self.net.n_outputs, dtype=np.int64 if self.fixed else np.float64),
+            bias=skip.bias,
+            delay=SKIP_DELAY,
+            readout_size=readout_size,
+            readout_offset=self.skip_offset,
+            name="skip",
+        )
+        synapse = _dense(skip.weight, graded=True, name="skip.input")
+        self.input.out_port.connect(synapse.s_in)
+        synapse.a_out.connect(integrators.a_in)
+        integrators.readout.connect(self.output.in_port)
+        return integrators
 
     def _state_slot(self, delay: int, width: int) -> dict:
         """Process arguments of the next slice of the state vector (none without state_io); records the slice."""
@@ -230,7 +253,11 @@ class LavaNetwork:
         last_stage = received[self.output_delay : self.output_delay + span, :n_vote]
         if self.fixed:
             last_stage = from_state_units(last_stage)
-        outputs = self.net.vote(last_stage).reshape(batch, steps, self.net.n_outputs)
+        outputs = self.net.vote(last_stage)
+        if self.net.skip is not None:
+            skip = received[SKIP_DELAY : SKIP_DELAY + span, self.skip_offset : self.skip_offset + self.net.n_outputs]
+            outputs = outputs + (from_state_units(skip) if self.fixed else skip)
+        outputs = outputs.reshape(batch, steps, self.net.n_outputs)
         counts = np.stack([received[d : d + span, n_vote + i] for i, d in enumerate(self.layer_delays)], axis=-1)
         counts = counts.reshape(batch, steps, len(self.layer_delays))
         final_state = None

@@ -14,7 +14,9 @@ The network is the paper's spiking regressor as femsnn codes it (science notes, 
   for the first layer and the previous layer's spikes S_t otherwise, and the feedback is the
   layer's own previous spikes (rlif) or real membrane h (slstm, the LSTM gates, order i, f, g, o);
 * a decoder of non-resetting leaky integrator stages driven by the last layer's real membrane,
-  and a mean over each output's ``population`` consecutive neurons of the last stage.
+  and a mean over each output's ``population`` consecutive neurons of the last stage;
+* optionally a skip connection (format version 2): y_std = vote + skip_weight @ x_t + skip_bias, a dense
+  map of the standardised input straight to the outputs (no state).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from typing import Any
 import numpy as np
 
 FORMAT = "femsnn.loihi.network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: versions this module reads: 1 (no skip connection) and 2
+READABLE_VERSIONS = (1, 2)
 LAYER_KINDS = ("lif", "rlif", "slstm")
 RESETS = ("subtract", "zero", "none")
 
@@ -100,6 +104,18 @@ class IntegratorStage:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A linear input -> output map added to the vote: weight (n_outputs, n_inputs), bias (n_outputs,)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def apply(self, x_std: np.ndarray) -> np.ndarray:
+        """weight @ x + bias for standardised inputs (..., n_inputs)."""
+        return x_std @ self.weight.T + self.bias
+
+
+@dataclass(frozen=True)
 class Network:
     """An exported spiking regressor with its normalisation (see the module docstring)."""
 
@@ -111,6 +127,7 @@ class Network:
     output_mean: np.ndarray
     output_std: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    skip: Skip | None = None
 
     def __post_init__(self) -> None:
         check_network(self)
@@ -181,6 +198,10 @@ def check_network(net: Network) -> None:
         f"last decoder stage ({n_in} neurons) is not a whole number of populations of {net.population}",
     )
     n_out = n_in // net.population
+    if net.skip is not None:
+        shape = (n_out, net.n_inputs)
+        _expect(net.skip.weight.shape == shape, f"skip: weight must be {shape}, got {net.skip.weight.shape}")
+        _expect(net.skip.bias.shape == (n_out,), f"skip: bias must be {(n_out,)}, got {net.skip.bias.shape}")
     for name, size in (("input_mean", net.n_inputs), ("input_std", net.n_inputs), ("output_mean", n_out), ("output_std", n_out)):
         vec = getattr(net, name)
         _expect(vec.shape == (size,), f"{name} must have shape {(size,)}, got {vec.shape}")
@@ -210,6 +231,8 @@ def arrays_of(net: Network) -> dict[str, np.ndarray]:
     for j, stage in enumerate(net.decoder):
         for name in ("weight", "bias", "beta"):
             arrays[f"decoder{j}.{name}"] = getattr(stage, name)
+    if net.skip is not None:
+        arrays["skip.weight"], arrays["skip.bias"] = net.skip.weight, net.skip.bias
     for name in ("input_mean", "input_std", "output_mean", "output_std"):
         arrays[name] = getattr(net, name)
     return arrays
@@ -235,6 +258,7 @@ def manifest_of(net: Network) -> dict[str, Any]:
             "population": net.population,
             "vote": "y_std[k] = mean of the last stage over neurons [k*population, (k+1)*population)",
         },
+        "skip": None if net.skip is None else {"n_inputs": net.n_inputs, "n_outputs": net.n_outputs, "output": "y_std += skip.weight @ x_std + skip.bias"},
         "metadata": net.metadata,
     }
 
@@ -259,8 +283,8 @@ def load_network(path: str | os.PathLike) -> Network:
     manifest = json.loads(str(arrays.pop("manifest")))
     _expect(manifest.get("format") == FORMAT, f"{path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
     _expect(
-        manifest.get("format_version") == FORMAT_VERSION,
-        f"{path}: format version {manifest.get('format_version')} is not supported (this femsnn reads {FORMAT_VERSION})",
+        manifest.get("format_version") in READABLE_VERSIONS,
+        f"{path}: format version {manifest.get('format_version')} is not supported (this femsnn reads {READABLE_VERSIONS})",
     )
 
     def get(key: str) -> np.ndarray:
@@ -295,4 +319,5 @@ def load_network(path: str | os.PathLike) -> Network:
         output_mean=get("output_mean"),
         output_std=get("output_std"),
         metadata=manifest.get("metadata", {}),
+        skip=Skip(get("skip.weight"), get("skip.bias")) if manifest.get("skip") else None,
     )

@@ -58,11 +58,24 @@ class FixedStage:
 
 
 @dataclass(frozen=True)
+class FixedSkip:
+    """The skip connection's integer parameters: a graded-input Dense and the bias in state units."""
+
+    weight: FixedDense
+    bias: np.ndarray
+
+    def apply(self, payload: np.ndarray) -> np.ndarray:
+        """Skip output in state units for integer input payloads (..., n_inputs)."""
+        return saturate(self.weight.current(payload) + self.bias)
+
+
+@dataclass(frozen=True)
 class FixedNetwork:
     """All integer parameters of a network for the fixed-point models."""
 
     layers: tuple[FixedLayer, ...]
     decoder: tuple[FixedStage, ...]
+    skip: FixedSkip | None = None
 
 
 def weight_exponent(largest: float, graded: bool) -> int:
@@ -125,4 +138,5 @@ def quantise_network(net: Network) -> FixedNetwork:
     decoder = tuple(
         FixedStage(quantise_dense(s.weight, graded=True), to_state_units(s.bias), quantise_decay(s.beta)) for s in net.decoder
     )
-    return FixedNetwork(tuple(layers), decoder)
+    skip = None if net.skip is None else FixedSkip(quantise_dense(net.skip.weight, graded=True), to_state_units(net.skip.bias))
+    return FixedNetwork(tuple(layers), decoder, skip)

@@ -56,7 +56,7 @@ def simulate_float(net: Network, x_std: np.ndarray) -> Simulation:
         for j, stage in enumerate(net.decoder):
             stages[j] = dynamics.integrator_step(stages[j], signal @ stage.weight.T + stage.bias, stage.beta)
             signal = stages[j]
-        outputs[:, t] = net.vote(signal)
+        outputs[:, t] = net.vote(signal) if net.skip is None else net.vote(signal) + net.skip.apply(x[:, t])
     return Simulation(outputs, counts)
 
 
@@ -89,4 +89,6 @@ def simulate_fixed(net: Network, x_std: np.ndarray, fixed: FixedNetwork | None =
             stages[j] = dynamics.integrator_step_fixed(stages[j], stage.weight.current(signal) + stage.bias, stage.beta)
             signal = stages[j]
         outputs[:, t] = net.vote(from_state_units(signal))
+        if fixed.skip is not None:
+            outputs[:, t] += from_state_units(fixed.skip.apply(payload[:, t]))
     return Simulation(outputs, counts)
