@@ -287,7 +287,7 @@ class SLSTM(SpikingLayer):
 
     def update_from_preactivation(self, preactivation: Tensor, state: State) -> State:
         """LSTM gates (i, f, 2g, o) -> c_t, h̃_t with sigmoids only, in place on the gate buffer; then the reset."""
-        return self._update_from_gates(preactivation, state, None)[0]
+        return self._update_from_gates(preactivation, state, False)[0]
 
     def inference_step_with_jacobian(self, x: Tensor, state: State, downstream: Tensor) -> tuple[State, Tensor]:
         """As the base class, with the per-row derivative of h_t = o tanh(c_t) through the four gates:
@@ -296,20 +296,32 @@ class SLSTM(SpikingLayer):
         inputs[:, : self.n_inputs] = x
         self.write_recurrent_input(state, inputs[:, self.n_inputs : -1])
         inputs[:, -1] = 1
-        new_state, factors = self._update_from_gates(torch.mm(inputs, self.stacked_weight().t()), state, downstream)
+        new_state, factors = self._update_from_gates(torch.mm(inputs, self.stacked_weight().t()), state, True)
         n, m = self.n_outputs, downstream.shape[0]
-        gate_weights = self.lstm_cell.weight_ih.view(4, n, 1, self.n_inputs) * downstream.t().reshape(1, n, m, 1)
+        weight = self.lstm_cell.weight_ih.view(4, n, 1, self.n_inputs).clone()
+        weight[2] *= 4  # the cell-gate factor holds σ'(2 a_g), and d tanh(a) / da = 4 σ'(2a)
+        gate_weights = weight * downstream.t().reshape(1, n, m, 1)
         return new_state, torch.mm(factors, gate_weights.reshape(4 * n, m * self.n_inputs)).view(-1, m, self.n_inputs)
 
-    def _update_from_gates(self, preactivation: Tensor, state: State, downstream: Tensor | None) -> tuple[State, Tensor | None]:
-        """:meth:`update_from_preactivation`, and with downstream given the gate factors D (B, 4 n_out) of d h_t / d x_t."""
+    def _update_from_gates(self, preactivation: Tensor, state: State, jacobian: bool) -> tuple[State, Tensor | None]:
+        """:meth:`update_from_preactivation`; with jacobian, also the gate factors D (B, 4 n_out) of d h_t / d x_t:
+        (o (1 - tanh² c) g i', o (1 - tanh² c) c_{t-1} f', o (1 - tanh² c) i σ'(2 a_g), tanh c o') with σ' = σ (1 - σ)."""
         gates = preactivation.sigmoid_()
+        factors = torch.addcmul(gates, gates, gates, value=-1) if jacobian else None  # σ' of every gate
         input_gate, forget_gate, cell_gate, output_gate = gates.chunk(4, dim=1)
         cell_gate.mul_(2).sub_(1)  # tanh(g)
         cell = torch.mul(forget_gate, state["cell"]).addcmul_(input_gate, cell_gate)
         tanh_cell = torch.mul(cell, 2).sigmoid_().mul_(2).sub_(1)
-        factors = None if downstream is None else self._gate_factors(gates, state["cell"], tanh_cell)
-        membrane = tanh_cell.mul_(output_gate)  # o tanh(c_t)
+        if factors is None:
+            membrane = tanh_cell.mul_(output_gate)  # o tanh(c_t)
+        else:
+            membrane = torch.mul(tanh_cell, output_gate)
+            through_cell = torch.addcmul(output_gate, membrane, tanh_cell, value=-1)  # o (1 - tanh² c)
+            d_input, d_forget, d_cell, d_output = factors.chunk(4, dim=1)
+            d_input.mul_(through_cell).mul_(cell_gate)
+            d_forget.mul_(through_cell).mul_(state["cell"])
+            d_cell.mul_(through_cell).mul_(input_gate)
+            d_output.mul_(tanh_cell)
         if self.reset != "none":
             previous = state["membrane"]
             fired = torch.gt(previous, self.threshold, out=cell_gate)  # the cell-gate slice is free again
@@ -320,13 +332,3 @@ class SLSTM(SpikingLayer):
                 if factors is not None:
                     factors.view(-1, 4, self.n_outputs).mul_((1 - fired)[:, None, :])
         return {"membrane": membrane, "cell": cell}, factors
-
-    @staticmethod
-    def _gate_factors(gates: Tensor, previous_cell: Tensor, tanh_cell: Tensor) -> Tensor:
-        """D = (o (1 - tanh² c) g i', o (1 - tanh² c) c_{t-1} f', o (1 - tanh² c) i (1 - g²), tanh c o') per row."""
-        i, f, g, o = gates.chunk(4, dim=1)
-        through_cell = o * (1 - tanh_cell * tanh_cell)
-        return torch.cat(
-            [through_cell * g * i * (1 - i), through_cell * previous_cell * f * (1 - f), through_cell * i * (1 - g * g), tanh_cell * o * (1 - o)],
-            dim=1,
-        )
