@@ -11,7 +11,7 @@ Three ways of calling the update are timed:
 - ``fe``: as the FE side can call it, ``update(..., out=...)`` writing into its own arrays (stress and
   tangent contiguous, trial history packed (N, width) like the committed one);
 - ``fe before``: what the FE side did before ``out=`` existed: ``update`` then copying the response into
-  those arrays (``QuadratureData.store``).
+  those arrays (as ``QuadratureData`` once did).
 
 Ratios = update bandwidth / copy bandwidth from CPU times (the machine is shared: CPU time discounts waiting
 for a core; the wall-time ratio of ``fe`` is printed too).

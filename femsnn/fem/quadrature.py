@@ -91,12 +91,9 @@ class QuadratureData:
         self._strain_expr.eval(self._mesh, self._cells, self._strain)
         return self._strain.reshape(self.n_points, -1)
 
-    def store(self, response: MaterialResponse) -> None:
-        """Write a material response into the stress/tangent Functions and the trial history."""
-        self.stress_values[:] = response.stress
-        if response.tangent is not None:
-            self.tangent_values[:] = response.tangent
-        pack_history(response.history, self.history_spec, self.trial)
+    def response_arrays(self) -> MaterialResponse:
+        """The stress and tangent Functions' owned rows and views of the trial history, for ``update(out=...)``."""
+        return MaterialResponse(self.stress_values, self.tangent_values, unpack_history(self.trial, self.history_spec))
 
     def commit(self) -> None:
         """Make the trial history the committed one (call only after a converged step)."""

@@ -196,8 +196,8 @@ class EquilibriumSolver:
         strain = self.data.evaluate_strain()
         if not np.all(np.isfinite(strain)):
             return False
-        response = self.material.update(strain, self.data.committed_history(), self._dt, tangent=True)
-        self.data.store(response)
+        # written straight into the quadrature data (materials that cannot compute in place copy into it)
+        self.material.update(strain, self.data.committed_history(), self._dt, tangent=True, out=self.data.response_arrays())
         self._updated_at[:] = self.u.x.array
         self.timings.material += perf_counter() - tic
         return True
