@@ -2,9 +2,9 @@
 
 :class:`FixedPointRegressor` runs a spiking regressor's own parameters through the fixed-point network
 of :mod:`femsnn.loihi.lava_worker` (8-bit weight mantissas with one exponent per matrix, 24-bit states in
-units of 2^-12, 12-bit decays, lookup-table σ and tanh) in torch float64, where every integer that network
+units of 2^-12, 12-bit decays, interpolated-table σ and tanh) in torch float64, where every integer that network
 computes is exact: its outputs equal the numpy fixed-point reference (``simulate_fixed``) and hence Lava's
-``fixed_pt`` processes bit for bit. Every rounding, shift, table lookup and saturation passes the gradient of
+``fixed_pt`` processes bit for bit. Every rounding, shift, table interpolation and saturation passes the gradient of
 the smooth operation it approximates (straight-through estimator); spikes pass their arctan surrogate.
 
 :func:`finetune` distils the float network into its fixed-point twin: AdamW on the MSE between the twin's
@@ -103,9 +103,13 @@ def fake_quantise_dense(weight: Tensor, graded: bool) -> FixedDenseTwin:
 
 
 def _gate(table: Tensor, smooth: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
-    """Lookup-table gate of integer inputs z (as dynamics.gate_lookup), with the gradient of the smooth function."""
-    index = (torch.floor(z.detach() / float(1 << dynamics.TABLE_SHIFT)) + dynamics.TABLE_SIZE // 2).clamp(0, dynamics.TABLE_SIZE - 1)
-    return straight_through(table[index.long()], smooth(z / STATE_UNIT) * GATE_UNIT)
+    """Interpolated table gate of integer inputs z (as dynamics.gate_lookup), with the gradient of the smooth function."""
+    bin_width, offset = float(1 << dynamics.TABLE_SHIFT), float(dynamics.TABLE_OFFSET)
+    shifted = z.detach().clamp(-offset, offset) + offset
+    index = torch.floor(shifted / bin_width).clamp(max=dynamics.TABLE_SIZE - 1)
+    low, high = table[index.long()], table[index.long() + 1]
+    value = low + torch.floor(((high - low) * (shifted - index * bin_width) + bin_width / 2) / bin_width)
+    return straight_through(value, smooth(z / STATE_UNIT) * GATE_UNIT)
 
 
 @dataclass(frozen=True)
@@ -389,7 +393,7 @@ def qat_report(
         "split": split,
         "paths": int(inputs.shape[0]),
         "steps_per_path": int(inputs.shape[1]),
-        "fixed_point": "8-bit weight mantissa + shared exponent per matrix, 24-bit states (2^-12), 12-bit decays, lookup σ/tanh",
+        "fixed_point": "8-bit weight mantissa + shared exponent per matrix, 24-bit states (2^-12), 12-bit decays, piecewise-linear table σ/tanh",
         "metric": "eq14_all: per path ||y - y_ref|| / ||y_ref|| over all steps, mean over paths (physical units)",
         "settings": settings.model_dump(),
         "finetune_s": tuned.seconds,

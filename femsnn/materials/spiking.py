@@ -92,6 +92,7 @@ from femsnn.materials.tangents import (
     secant_tangent,
 )
 from femsnn.snn.base import Regressor, State
+from femsnn.snn.networks import SpikingRegressor
 from femsnn.train.artifact import Artifact, load_model
 from femsnn.train.data import STRAIN_FEATURES, GeneratorSettings, generate, strain_step_inputs
 
@@ -239,7 +240,10 @@ class SpikingMaterial(Material):
 
         Points do not interact, so the gradient of an output summed over the batch is every point's own
         row; this was faster than vmap(jacrev) or forward-mode jvp over the inputs (module docstring).
+        A one-layer spiking network has its exact Jacobian in closed form: no autograd at all.
         """
+        if isinstance(self.net, SpikingRegressor) and len(self.net.hidden) == 1:
+            return self.net.step_with_input_jacobian(x, state)
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             y, new_state = self.net.step(x, state)

@@ -160,6 +160,23 @@ class SpikingRegressor(Regressor):
         """Per-layer spikes {``layer{i}``: (B, n_i)} of the step that produced state (for spike-rate monitoring)."""
         return {f"layer{i}": layer.spikes(substate(state, f"layer{i}")) for i, layer in enumerate(self.spiking_layers)}
 
+    def step_with_input_jacobian(self, x: Tensor, state: State) -> tuple[Tensor, State, Tensor]:
+        """Inference step and the exact d y / d x (B, n_outputs, n_inputs), without autograd, for ONE spiking layer.
+
+        The decoder is linear in the layer's membrane, which is smooth in x (the reset reads the previous
+        membrane), so the derivative is the layer's input Jacobian times the decoder's input map (+ the skip).
+        Deeper networks reach the decoder only through spikes (piecewise constant in x): ValueError.
+        """
+        if len(self.hidden) != 1:
+            raise ValueError(f"an exact input Jacobian exists for one spiking layer, this network has {len(self.hidden)}")
+        check_step_input(x, state, self.n_inputs, self._state_spec)
+        with torch.inference_mode():
+            layer_state, jacobian = self.layer0.inference_step_with_jacobian(x, substate(state, "layer0"), self.decoder.input_map())
+            y, decoder_state = self.decoder.step(layer_state["membrane"], substate(state, "decoder"))
+            if self.skip is not None:
+                jacobian = jacobian + self.skip.weight
+        return with_skip(self.skip, x, y), prefixed(layer_state, "layer0") | prefixed(decoder_state, "decoder"), jacobian
+
 
 class LSTMRegressor(Regressor):
     """The paper's baseline (eq. 30): ``lstm`` (torch LSTM, ``layers`` × ``hidden``) -> ``linear1`` ->

@@ -56,8 +56,8 @@ def test_gate_tables_follow_sigmoid_and_tanh():
     z = np.linspace(-10, 10, 2001)
     sig = dynamics.gate_lookup(dynamics.SIGMOID_TABLE, to_state_units(z)) / 2.0**dynamics.GATE_BITS
     tanh = dynamics.gate_lookup(dynamics.TANH_TABLE, to_state_units(z)) / 2.0**dynamics.GATE_BITS
-    assert np.abs(sig - 1 / (1 + np.exp(-z))).max() < 5e-3
-    assert np.abs(tanh - np.tanh(z)).max() < 1e-2
+    assert np.abs(sig - 1 / (1 + np.exp(-z))).max() < 3e-4  # interpolated: ~40x better than the bare table
+    assert np.abs(tanh - np.tanh(z)).max() < 3e-4
     assert np.all(np.diff(sig) >= 0) and np.all(np.diff(tanh) >= 0)
 
 

@@ -251,7 +251,7 @@ class PySLSTMNeuronsFloat(_SLSTMModel):
 @requires(CPU)
 @tag("fixed_pt")
 class PySLSTMNeuronsFixed(_SLSTMModel):
-    """Spiking LSTM neurons in Loihi 2 fixed point (24-bit states, lookup-table gates)."""
+    """Spiking LSTM neurons in Loihi 2 fixed point (24-bit states, piecewise-linear table gates)."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FIXED, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FIXED, precision=1)
