@@ -247,9 +247,11 @@ Count = Annotated[int, Field(ge=1)]
 class QATSettings(Strict):
     """Fine-tuning settings: optimiser, batches, epochs (each one pass over the training paths)."""
 
-    epochs: Count = 20
+    # measured on a 2 x 128 SLSTM (isotropic hardening, 1,024 training paths): 3e-5 for 10 epochs took the fixed-point
+    # error from 2.28 % to 1.71 %, while 3e-4 first doubled it and ended above where it started
+    epochs: Count = 10
     batch_size: Count = 64
-    learning_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1e-4
+    learning_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 3e-5
     schedule: Literal["constant", "cosine"] = "cosine"  # cosine: decays to zero over all optimiser steps
     weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     train_paths: Count | None = None  # use only the first train_paths training paths
