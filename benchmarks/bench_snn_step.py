@@ -7,10 +7,13 @@ The spiking material steps every quadrature point once per Newton iteration, so 
 - ``reference``: the differentiable step under ``torch.no_grad()`` (what a step cost before that path);
 - ``lstm``: ``torch.nn.LSTM`` with the same input size, hidden size and layers, one step of the same batch
   (sequence length 1, state passed in; no decoder);
+- ``lstm reg``: the paper's LSTM baseline regressor (femsnn.snn.LSTMRegressor: that LSTM plus its dense head and
+  population vote, the work the spiking decoder does), one ``step`` of the same batch;
 - ``gemm``: ``torch.mm`` of exactly the inference step's GEMM shapes into preallocated outputs.
 
 Columns: times per step (ms, CPU time: the machine is shared, CPU time discounts waiting for a core),
-``vs lstm`` = LSTM time / inference time (throughput ratio, target >= 1), ``gemm share`` = GEMM time /
+``vs lstm`` = LSTM time / inference time (throughput ratio, target >= 1), ``vs reg`` = LSTM regressor time /
+inference time (like for like: both with their heads), ``gemm share`` = GEMM time /
 inference time (the step's FLOP rate over the machine's GEMM FLOP rate for those shapes, target >= 0.5),
 ``speedup`` = reference / inference, and the largest difference between the two paths' outputs.
 """
@@ -25,7 +28,7 @@ from collections.abc import Callable
 import torch
 
 from femsnn.runtime import configure_torch
-from femsnn.snn import SpikingRegressor
+from femsnn.snn import LSTMRegressor, SpikingRegressor
 
 
 def best_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
@@ -79,11 +82,12 @@ def main() -> None:
     print(f"SLSTM regressor {args.inputs} -> {args.hidden} -> {args.population}x{args.outputs}; torch threads "
           f"{torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'dtype':>8} {'points':>7} {'inference':>9} {'reference':>9} {'lstm':>7} {'gemm':>7} {'Mpt/s':>6}"
-          f" {'vs lstm':>7} {'gemm share':>10} {'speedup':>7} {'max diff':>8}   (times: CPU ms; wall ratios)")
+          f" {'vs lstm':>7} {'vs reg':>6} {'gemm share':>10} {'speedup':>7} {'max diff':>8}   (times: CPU ms; wall ratios)")
     for dtype_name in args.dtypes:
         dtype = getattr(torch, dtype_name)
         net = SpikingRegressor(args.inputs, args.outputs, "slstm", args.hidden, args.population).to(dtype)
         lstm = torch.nn.LSTM(args.inputs, n_hidden, num_layers=n_layers, batch_first=True).to(dtype)
+        baseline = LSTMRegressor(args.inputs, args.outputs, n_hidden, n_layers, args.population).to(dtype)
         for size in args.batches:
             batch = int(size)
             x = torch.randn(batch, args.inputs, dtype=dtype)
@@ -91,6 +95,7 @@ def main() -> None:
                 state = net.step(x, net.step(x, net.init_state(batch))[1])[1]  # a state away from rest
                 h0 = torch.randn(n_layers, batch, n_hidden, dtype=dtype).tanh()
                 c0 = torch.randn(n_layers, batch, n_hidden, dtype=dtype)
+                baseline_state = {k: torch.randn(batch, *shape, dtype=dtype) for k, shape in baseline.state_spec.items()}
             with torch.no_grad():
                 reference = net.step(x, state)[0]
 
@@ -106,16 +111,20 @@ def main() -> None:
                 with torch.inference_mode():
                     lstm(x.unsqueeze(1), (h0, c0))
 
+            def lstm_regressor_step() -> None:
+                with torch.inference_mode():
+                    baseline.step(x, baseline_state)
+
             with torch.inference_mode():
                 difference = (net.step(x, state)[0] - reference).abs().max().item()
-            runs = {"inference": inference, "reference": differentiable, "lstm": lstm_step, "gemm": gemm_run(gemm_shapes(net, batch), dtype)}
+            runs = {"inference": inference, "reference": differentiable, "lstm": lstm_step, "lstm reg": lstm_regressor_step, "gemm": gemm_run(gemm_shapes(net, batch), dtype)}
             best = best_times(runs, args.repeats)
             cpu = {name: t[1] for name, t in best.items()}
             wall = {name: t[0] for name, t in best.items()}
             print(
                 f"{dtype_name:>8} {batch:>7} {1e3 * cpu['inference']:>9.2f} {1e3 * cpu['reference']:>9.2f}"
                 f" {1e3 * cpu['lstm']:>7.2f} {1e3 * cpu['gemm']:>7.2f} {batch / cpu['inference'] / 1e6:>6.2f}"
-                f" {cpu['lstm'] / cpu['inference']:>7.2f} {cpu['gemm'] / cpu['inference']:>10.2f}"
+                f" {cpu['lstm'] / cpu['inference']:>7.2f} {cpu['lstm reg'] / cpu['inference']:>6.2f} {cpu['gemm'] / cpu['inference']:>10.2f}"
                 f" {cpu['reference'] / cpu['inference']:>7.2f} {difference:>8.1e}"
                 f"   wall: vs lstm {wall['lstm'] / wall['inference']:.2f}, gemm share {wall['gemm'] / wall['inference']:.2f}"
             )

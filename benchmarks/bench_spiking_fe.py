@@ -1,7 +1,7 @@
 """The spiking material inside dolfinx's Newton loop: cost per load step, and the tangent strategies.
 
-Timing (always): the thick cylinder (examples/cylinder/compare.toml) at h = 0.01 (~38k quadrature
-points), the first --steps load steps of its program, with the reference J2 and with the spiking
+Timing (always): the thick cylinder (examples/cylinder/compare.toml) on the --sizes meshes (fine: h = 0.01,
+~38k quadrature points; finest: h = 0.005, ~150k), the first --steps load steps of its program, with the reference J2 and with the spiking
 model; prints seconds per load step of both, their ratio, and each run's share spent in material
 updates (all measured in this one run; forms are compiled by a coarse warm-up first).
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from femsnn.config import load_config
 from femsnn.fem.compare import CompareConfig, run_comparison
-from femsnn.fem.simulate import run_simulation
+from femsnn.fem.simulate import SimulationFailed, SimulationResult, run_simulation
 from femsnn.materials.tangents import TANGENT_STRATEGIES
 from femsnn.runtime import configure_torch
 
@@ -31,10 +31,10 @@ MODEL = ROOT / "femsnn" / "models" / "cylinder_j2_plane_strain.pt"
 LINE_SEARCHES = ("basic", "bt", "secant")
 
 
-def configured(model: Path, tangent: str, directory: Path, size: str | float, spiking_solver: dict | None = None) -> CompareConfig:
+def configured(model: Path, tangent: str | None, directory: Path, size: str | float, spiking_solver: dict | None = None) -> CompareConfig:
     """The example comparison with another model, tangent, mesh size, spiking solver keys and folder; no fields or plots."""
     config = load_config(EXAMPLE, CompareConfig)
-    spiking = config.spiking.model_copy(update={"model": model, "tangent": tangent})
+    spiking = config.spiking.model_copy(update={"model": model, "tangent": tangent or config.spiking.tangent})
     output = config.output.model_copy(update={"directory": directory, "fields": False, "plot": False, "progress": False})
     return config.model_copy(
         update={
@@ -46,25 +46,45 @@ def configured(model: Path, tangent: str, directory: Path, size: str | float, sp
     )
 
 
-def timing(model: Path, tangent: str, steps: int, directory: Path) -> None:
-    """Seconds per load step of both materials at ~40k quadrature points, their ratio and material shares."""
-    fine = configured(model, tangent, directory, "fine")
+def timing(model: Path, tangent: str | None, steps: int, directory: Path, size: str) -> None:
+    """Seconds per load step of both materials on one mesh size, their ratio and material shares.
+
+    A run that stops early (a step that does not converge) is timed over the steps it completed, and says so.
+    """
+    fine = configured(model, tangent, directory, size)
     fine = fine.model_copy(update={"loading": fine.loading.model_copy(update={"factors": fine.loading.program()[:steps].tolist()})})
     warm = configured(model, tangent, directory / "warm", "coarse")
     for run in ("reference", "spiking"):
-        run_simulation(warm.simulation(run).model_copy(update={"loading": fine.loading}))
-    reports = {run: run_simulation(fine.simulation(run)).report for run in ("reference", "spiking")}
+        completed_run(warm.simulation(run).model_copy(update={"loading": fine.loading}))
+    results = {run: completed_run(fine.simulation(run)) for run in ("reference", "spiking")}
+    reports = {run: result.report for run, result in results.items()}
     points = reports["reference"]["mesh"]["quadrature_points"]
-    print(f"\ncylinder at h = 0.01: {points} quadrature points, {reports['reference']['mesh']['dofs']} dofs, "
-          f"first {steps} load steps, spiking tangent '{tangent}'")
-    print(f"{'material':>10} {'s/step':>8} {'newton':>6} {'material s':>10} {'share':>6}")
+    print(f"\ncylinder, mesh '{size}': {points} quadrature points, {reports['reference']['mesh']['dofs']} dofs, "
+          f"first {steps} load steps, spiking tangent '{fine.spiking.tangent}'")
+    print(f"{'material':>10} {'steps':>5} {'s/step':>8} {'newton':>6} {'it/step':>7} {'material s':>10} {'share':>6}")
     per_step = {}
     for run, report in reports.items():
-        t = report["timings"]
-        per_step[run] = t["total"] / steps
+        t, done = report["timings"], steps_done(results[run])
+        per_step[run] = t["total"] / max(done, 1)
         iterations = sum(i["newton_iterations"] for i in report["increments"])
-        print(f"{run:>10} {per_step[run]:8.3f} {iterations:6d} {t['material']:10.3f} {t['material'] / t['total']:6.0%}")
+        print(f"{run:>10} {done:5d} {per_step[run]:8.3f} {iterations:6d} {iterations / max(done, 1):7.2f} "
+              f"{t['material']:10.3f} {t['material'] / t['total']:6.0%}")
+    if steps_done(results["spiking"]) < steps:
+        print(f"  (the spiking run stopped after {steps_done(results['spiking'])} of {steps} steps: {reports['spiking']['error']})")
     print(f"spiking / reference time per load step: {per_step['spiking'] / per_step['reference']:.2f}")
+
+
+def completed_run(config) -> SimulationResult:
+    """run_simulation's result, also for a run that stopped at a step that did not converge."""
+    try:
+        return run_simulation(config)
+    except SimulationFailed as failure:
+        return failure.result
+
+
+def steps_done(result: SimulationResult) -> int:
+    """Load steps of the program whose target factor was reached."""
+    return len({i["step"] for i in result.report["increments"] if i["converged"] and i["load_factor"] == i["target"]})
 
 
 def strategies(model: Path, size: str, directory: Path) -> None:
@@ -92,8 +112,9 @@ def _fmt(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MODEL, help="spiking model file (default: the shipped cylinder model)")
-    parser.add_argument("--tangent", default="elastic", choices=TANGENT_STRATEGIES, help="tangent of the timing run")
-    parser.add_argument("--steps", type=int, default=6, help="load steps of the timing run")
+    parser.add_argument("--tangent", default=None, choices=TANGENT_STRATEGIES, help="tangent of the timing run (default: the example's)")
+    parser.add_argument("--steps", type=int, default=19, help="load steps of the timing run (19: the whole program)")
+    parser.add_argument("--sizes", nargs="+", default=["fine"], help="meshes of the timing run (fine ~40k, finest ~150k points)")
     parser.add_argument("--strategies", action="store_true", help="also compare every tangent strategy x line search")
     parser.add_argument("--size", default="coarse", help="mesh size of the strategy comparison")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -102,7 +123,8 @@ def main() -> None:
         parser.error(f"model file not found: {args.model} (train one, or pass --model)")
     configure_torch(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
-        timing(args.model, args.tangent, args.steps, Path(scratch) / "timing")
+        for size in args.sizes:
+            timing(args.model, args.tangent, args.steps, Path(scratch) / f"timing-{size}", size)
         if args.strategies:
             strategies(args.model, args.size, Path(scratch) / "strategies")
 
