@@ -208,6 +208,27 @@ class SpikingMaterial(Material):
 
     def _update(self, strain: np.ndarray, history: History, dt: float, tangent: bool) -> MaterialResponse:
         strain = np.asarray(strain, dtype=np.float64)
+        stress, new_state, tangents = self._network_step(strain, history, tangent)
+        trial = {"strain": strain.copy(), "stress": stress, **{k: self._to_numpy(v) for k, v in new_state.items()}}
+        tangents = None if tangents is None else np.ascontiguousarray(tangents)  # the elastic one is a broadcast view
+        return MaterialResponse(stress=stress, tangent=tangents, history=trial)
+
+    def _update_into(
+        self, strain: np.ndarray, history: History, dt: float, tangent: bool, out: MaterialResponse
+    ) -> MaterialResponse:
+        """:meth:`_update` written straight into out: network states become float64 in the copy itself."""
+        stress, new_state, tangents = self._network_step(np.asarray(strain, dtype=np.float64), history, tangent)
+        out.stress[...] = stress
+        if tangent:
+            out.tangent[...] = tangents
+        out.history["strain"][...] = strain
+        out.history["stress"][...] = stress
+        for name, values in new_state.items():
+            torch.from_numpy(out.history[name]).copy_(values)
+        return MaterialResponse(stress=out.stress, tangent=out.tangent if tangent else None, history=dict(out.history))
+
+    def _network_step(self, strain: np.ndarray, history: History, tangent: bool) -> tuple[np.ndarray, State, np.ndarray | None]:
+        """Stress (N, n), the network's new state (tensors) and the tangent (N, n, n) if asked, from the committed history."""
         norm = self.artifact.normalisation
         inputs = norm.encode_inputs(strain_step_inputs(strain, np.asarray(history["strain"], np.float64), self.increments))
         x = self._to_torch(inputs)
@@ -219,7 +240,6 @@ class SpikingMaterial(Material):
             with torch.inference_mode():  # the network's fast path, no autograd bookkeeping
                 y, new_state = self.net.step(x, state)
         stress = norm.decode_targets(self._to_numpy(y))
-        trial = {"strain": strain.copy(), "stress": stress, **{k: self._to_numpy(v) for k, v in new_state.items()}}
         tangents = None
         if want_derivative:
             # d stress / d strain = diag(target std) . d y / d x_std . d x_std / d strain
@@ -227,13 +247,13 @@ class SpikingMaterial(Material):
             if self.tangent == "bounded":
                 tangents = bounded_tangent(self.elastic_tangent, tangents, self.min_ratio)
         elif tangent and self.tangent == "elastic":
-            tangents = np.broadcast_to(self.elastic_tangent, (strain.shape[0], self.size, self.size)).copy()
+            tangents = np.broadcast_to(self.elastic_tangent, (strain.shape[0], self.size, self.size))
         elif tangent:
             committed_stress = np.asarray(history["stress"], np.float64)
             tangents = secant_tangent(
                 self.elastic_tangent, strain - history["strain"], stress - committed_stress, self.min_ratio
             )
-        return MaterialResponse(stress=stress, tangent=tangents, history=trial)
+        return stress, new_state, tangents
 
     def _step_with_jacobian(self, x: Tensor, state: State) -> tuple[Tensor, State, Tensor]:
         """One step and d y / d x (B, n_outputs, n_inputs) by one reverse pass per output component.

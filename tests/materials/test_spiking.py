@@ -12,7 +12,7 @@ import torch
 
 from femsnn.config import ConfigError
 from femsnn.materials import MaterialInputError, drive, elastic_stiffness, make_material, parse_material_config
-from femsnn.materials.base import history_width, pack_history, unpack_history
+from femsnn.materials.base import MaterialResponse, history_width, pack_history, unpack_history
 from femsnn.materials.spiking import SpikingMaterial
 from femsnn.snn import LSTMRegressor, SpikingRegressor
 from femsnn.train.artifact import Artifact, ModelFileError, save_model
@@ -144,6 +144,23 @@ def test_history_packed_as_the_fe_side_stores_it_gives_the_same_answer(model, wr
     np.testing.assert_array_equal(packed, before)
     np.testing.assert_array_equal(from_views.stress, from_arrays.stress)
     np.testing.assert_array_equal(from_views.tangent, from_arrays.tangent)
+
+
+@pytest.mark.parametrize("tangent", ["surrogate", "elastic"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_writing_into_the_callers_packed_arrays_gives_the_same_response(model, tangent, dtype):
+    material = SpikingMaterial(model[0], tangent=tangent, dtype=dtype)
+    strain, history = committed_state(material)
+    n_points, n = strain.shape
+    trial = np.full((n_points, history_width(material.history_spec)), np.nan)
+    out = MaterialResponse(np.full((n_points, n), np.nan), np.full((n_points, n, n), np.nan), unpack_history(trial, material.history_spec))
+    written = material.update(strain, history, out=out)
+    plain = material.update(strain, history)
+    assert written.stress is out.stress and written.tangent is out.tangent
+    np.testing.assert_array_equal(out.stress, plain.stress)
+    np.testing.assert_array_equal(out.tangent, plain.tangent)
+    for name in material.history_spec:
+        np.testing.assert_array_equal(unpack_history(trial, material.history_spec)[name], plain.history[name], err_msg=name)
 
 
 @pytest.mark.parametrize(("kind", "hidden", "increments"), [("spiking", (16, 16), True), ("spiking", (12,), False), ("lstm", (8, 8), True)])
