@@ -8,7 +8,7 @@ accepts the residual of the model's stress resolution (measured once, with torch
 displacement of both runs, their difference, Newton iterations and the material time, and the ratio of material
 time Lava / torch measured in this run; writes the curves to --plot.
 Needs a plane-strain spiking model trained for the cylinder's material and the Lava worker environment.
-Run: python benchmarks/bench_lava_fe.py MODEL [--backend sim-float] [--factors 0.5 0.8 0.95 1.0]
+Run: python benchmarks/bench_lava_fe.py [MODEL] [--backend sim-float] [--factors 0.5 0.8 0.95 1.0]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from femsnn.runtime import configure_torch
 
 Q_LIM = 2 / np.sqrt(3) * 250.0 * np.log(1.3)  # limit pressure of the reference cylinder (MPa)
 MESH = Path(__file__).resolve().parents[1] / "meshes" / "cylinder-h0.04.msh"
+SHIPPED = Path(__file__).resolve().parents[1] / "femsnn" / "models" / "cylinder_j2_plane_strain.pt"
 
 
 def solve(material: Material, mesh: Path, factors: list[float], settings: NewtonSettings, prefix: str) -> list[dict]:
@@ -64,7 +65,7 @@ def solve(material: Material, mesh: Path, factors: list[float], settings: Newton
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, help="plane-strain spiking model for the cylinder's J2 material")
+    parser.add_argument("model", type=Path, nargs="?", default=SHIPPED, help="plane-strain spiking model for the cylinder's J2 material (default: the shipped one)")
     parser.add_argument("--mesh", type=Path, default=MESH)
     parser.add_argument("--factors", type=float, nargs="+", default=[0.5, 0.8, 0.95, 1.0], help="load factors q / q_lim")
     parser.add_argument("--backend", default="sim-float", choices=["sim-float", "sim-fixed"])
