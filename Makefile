@@ -27,10 +27,11 @@ $(LAVA_VENV)/.stamp: femsnn/loihi/requirements-lava.txt
 	$(LAVA_VENV)/bin/python -m pip install -q -r femsnn/loihi/requirements-lava.txt
 	@touch $@
 
-# the thick-walled cylinder with the J2 reference, then reference and shipped spiking surrogate side by side (CPU, minutes)
+# the thick-walled cylinder with the J2 reference, then reference and shipped spiking surrogate side by side (CPU, minutes);
+# a spiking run that stops past the limit load is reported (summary.json, exit code 2) without failing the demo ("-")
 demo: venv
 	$(VENV)/bin/femsnn simulate examples/cylinder/reference.toml
-	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
+	-$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 
 # reproduce the shipped surrogate from the repository configs: harvest FE paths, train (from scratch),
 # ship the model, evaluate it on the harvest's test programs and on the cylinder comparison
@@ -40,7 +41,8 @@ surrogate: venv
 	$(VENV)/bin/femsnn train examples/surrogate/train.toml --restart
 	cp $(SURROGATE_RUN)/train/model.pt femsnn/models/cylinder_j2_plane_strain.pt
 	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/evaluate
-	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
+	$(VENV)/bin/femsnn energy femsnn/models/cylinder_j2_plane_strain.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/energy
+	-$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 
 test: venv lava-venv
 	$(PY) -m pytest -q -m "not mpi" tests
