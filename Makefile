@@ -42,6 +42,7 @@ surrogate: venv
 	cp $(SURROGATE_RUN)/train/model.pt femsnn/models/cylinder_j2_plane_strain.pt
 	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/evaluate
 	$(VENV)/bin/femsnn energy femsnn/models/cylinder_j2_plane_strain.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/energy
+	cp $(SURROGATE_RUN)/energy/energy.json femsnn/models/cylinder_j2_plane_strain.energy.json
 	-$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 
 test: venv lava-venv
