@@ -34,11 +34,9 @@ import numpy as np
 import torch
 
 from femsnn.loihi.export import export_regressor, network_from_regressor
+from femsnn.loihi.offload import spiking_model_and_data
 from femsnn.loihi.lava_worker.network import Network
 from femsnn.loihi.worker import BACKENDS, LavaWorker
-from femsnn.snn.networks import SpikingRegressor
-from femsnn.train.artifact import load_model
-from femsnn.train.data import Dataset
 
 KERAS_SPIKING = "keras-spiking ModelEnergy.devices (github.com/nengo/keras-spiking, keras_spiking/model_energy.py)"
 
@@ -272,11 +270,7 @@ def estimate_model_energy(
         raise ValueError(f"paths must be at least 1, got {paths}")
     if spikes not in ("torch", *BACKENDS):
         raise ValueError(f"spikes must be 'torch' or a Lava backend {BACKENDS}, got {spikes!r}")
-    net, artifact = load_model(model_path)
-    if not isinstance(net, SpikingRegressor):
-        raise ValueError(f"{model_path}: energy estimates need a spiking model, this one is {type(net).__name__}")
-    data = Dataset.load(data_path)
-    artifact.check_stress_state(data.stress_state)
+    net, artifact, data = spiking_model_and_data(model_path, data_path, "an energy estimate")
     inputs = data.part(split).inputs_for(artifact.input_features)[:paths]
     network = network_from_regressor(net, artifact.normalisation)
     out = Path(out_dir)

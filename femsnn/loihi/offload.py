@@ -17,10 +17,11 @@ from tqdm import tqdm
 from femsnn.loihi.export import export_regressor
 from femsnn.loihi.worker import Backend, LavaWorker
 from femsnn.snn.networks import SpikingRegressor
-from femsnn.train.artifact import load_model
-from femsnn.train.data import Dataset, DatasetFileError
+from femsnn.train.artifact import Artifact
+from femsnn.train.data import Dataset
 from femsnn.train.harness import predict
 from femsnn.train.metrics import stress_metrics
+from femsnn.train.workflow import load_model_and_data
 
 
 def offload_model(
@@ -37,13 +38,7 @@ def offload_model(
     """Run the first ``paths`` paths of a split through Lava and torch; write and return the report."""
     if paths < 1:
         raise ValueError(f"paths must be at least 1, got {paths}")
-    net, artifact = load_model(model_path)
-    if not isinstance(net, SpikingRegressor):
-        raise ValueError(f"{model_path}: only spiking models can be offloaded to Loihi, this one is {type(net).__name__}")
-    data = Dataset.load(data_path)
-    artifact.check_stress_state(data.stress_state)
-    if tuple(data.meta["target_names"]) != artifact.target_names:
-        raise DatasetFileError(f"dataset targets {data.meta['target_names']} differ from the model's {list(artifact.target_names)}")
+    net, artifact, data = spiking_model_and_data(model_path, data_path, "offloading to Loihi")
     part = data.part(split)
     inputs, targets = part.inputs_for(artifact.input_features)[:paths], part.targets[:paths]
     norm = artifact.normalisation
@@ -84,3 +79,11 @@ def offload_model(
     }
     (out / "offload.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def spiking_model_and_data(model_path: str | Path, data_path: str | Path, purpose: str) -> tuple[SpikingRegressor, Artifact, Dataset]:
+    """:func:`~femsnn.train.workflow.load_model_and_data` for a spiking model; ValueError naming purpose otherwise."""
+    net, artifact, data = load_model_and_data(model_path, data_path)
+    if not isinstance(net, SpikingRegressor):
+        raise ValueError(f"{model_path}: {purpose} needs a spiking model, this one is {type(net).__name__}")
+    return net, artifact, data

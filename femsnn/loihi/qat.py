@@ -36,12 +36,12 @@ from femsnn.loihi.lava_worker import dynamics
 from femsnn.loihi.lava_worker.network import IntegratorStage, SpikingLayer
 from femsnn.loihi.lava_worker.quantise import MANTISSA_MAX, MANTISSA_MIN, mantissa_scale, weight_exponent
 from femsnn.loihi.lava_worker.reference import simulate_fixed
+from femsnn.loihi.offload import spiking_model_and_data
 from femsnn.runtime import configure_torch
 from femsnn.snn.base import Regressor, State, check_step_input
 from femsnn.snn.networks import SpikingRegressor
 from femsnn.snn.surrogate import spike
-from femsnn.train.artifact import load_model, save_model
-from femsnn.train.data import Dataset, DatasetFileError
+from femsnn.train.artifact import save_model
 from femsnn.train.harness import predict
 from femsnn.train.metrics import stress_metrics
 from femsnn.train.normalisation import Normalisation
@@ -357,13 +357,7 @@ def qat_report(
     Writes ``model-qat.pt`` (float64, fine-tuned), ``network-qat.npz`` (its export) and ``qat.json`` to out_dir.
     lava_paths > 0 also runs the first lava_paths paths of split through Lava's ``sim-fixed`` before and after.
     """
-    net, artifact = load_model(model_path)
-    if not isinstance(net, SpikingRegressor):
-        raise ValueError(f"{model_path}: quantisation-aware fine-tuning needs a spiking model, this one is {type(net).__name__}")
-    data = Dataset.load(data_path)
-    artifact.check_stress_state(data.stress_state)
-    if tuple(data.meta["target_names"]) != artifact.target_names:
-        raise DatasetFileError(f"dataset targets {data.meta['target_names']} differ from the model's {list(artifact.target_names)}")
+    net, artifact, data = spiking_model_and_data(model_path, data_path, "quantisation-aware fine-tuning")
     norm = artifact.normalisation
     features = artifact.input_features
     train_inputs = data.part("train").inputs_for(features)[: settings.train_paths]

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from femsnn.runtime import configure_torch
+from femsnn.snn.base import Regressor
 from femsnn.snn.networks import build_regressor
 from femsnn.train.artifact import Artifact, git_commit, load_model, save_model
 from femsnn.train.config import DataFile, TrainConfig, load_train_config
@@ -79,13 +80,19 @@ def run_training_from_file(path: str | Path, *, restart: bool = False) -> Traini
     return run_training(load_train_config(path), restart=restart)
 
 
-def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str | Path, *, split: str = "test", samples: int = 5) -> dict:
-    """``femsnn evaluate MODEL DATA``: metrics of a model on one split of a dataset file, with plots."""
+def load_model_and_data(model_path: str | Path, data_path: str | Path) -> tuple[Regressor, Artifact, Dataset]:
+    """A model file and a dataset file it can run on (same stress state and targets), else a clear error."""
     net, artifact = load_model(model_path)
     data = Dataset.load(data_path)
     artifact.check_stress_state(data.stress_state)
     if tuple(data.meta["target_names"]) != artifact.target_names:
         raise DatasetFileError(f"dataset targets {data.meta['target_names']} differ from the model's {list(artifact.target_names)}")
+    return net, artifact, data
+
+
+def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str | Path, *, split: str = "test", samples: int = 5) -> dict:
+    """``femsnn evaluate MODEL DATA``: metrics of a model on one split of a dataset file, with plots."""
+    net, artifact, data = load_model_and_data(model_path, data_path)
     result = evaluate_split(net, artifact.normalisation, data, split, features=artifact.input_features)
     metrics = {"model": str(model_path), "data": str(data_path), "split": split, "paths": int((data.split == split).sum()), **result["metrics"]}
     out = Path(out_dir)
