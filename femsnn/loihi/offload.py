@@ -59,11 +59,7 @@ def offload_model(
     layer_sizes = list(net.hidden)
     counts = result.spike_counts.sum(axis=(0, 1))
     report = {
-        "model": str(model_path),
-        "data": str(data_path),
-        "split": split,
-        "paths": int(inputs.shape[0]),
-        "steps_per_path": int(inputs.shape[1]),
+        **run_header(model_path, data_path, split, inputs),
         "backend_requested": backend,
         "backend": result.backend,
         "lava": {"version": versions["lava"], "lava_loihi": versions["lava_loihi"], "processes": info["processes"]},
@@ -87,3 +83,8 @@ def spiking_model_and_data(model_path: str | Path, data_path: str | Path, purpos
     if not isinstance(net, SpikingRegressor):
         raise ValueError(f"{model_path}: {purpose} needs a spiking model, this one is {type(net).__name__}")
     return net, artifact, data
+
+
+def run_header(model_path: str | Path, data_path: str | Path, split: str, inputs: np.ndarray) -> dict:
+    """The first entries of a report on a model run over paths (P, T, n) of a dataset split."""
+    return {"model": str(model_path), "data": str(data_path), "split": split, "paths": int(inputs.shape[0]), "steps_per_path": int(inputs.shape[1])}

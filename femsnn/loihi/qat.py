@@ -36,7 +36,7 @@ from femsnn.loihi.lava_worker import dynamics
 from femsnn.loihi.lava_worker.network import IntegratorStage, SpikingLayer
 from femsnn.loihi.lava_worker.quantise import MANTISSA_MAX, MANTISSA_MIN, mantissa_scale, weight_exponent
 from femsnn.loihi.lava_worker.reference import simulate_fixed
-from femsnn.loihi.offload import spiking_model_and_data
+from femsnn.loihi.offload import run_header, spiking_model_and_data
 from femsnn.runtime import configure_torch
 from femsnn.snn.base import Regressor, State, check_step_input
 from femsnn.snn.networks import SpikingRegressor
@@ -384,11 +384,7 @@ def qat_report(
         out / "model-qat.pt", tuned.net, replace(artifact, dtype="float64", training={**artifact.training, "quantisation_aware": provenance})
     )
     report = {
-        "model": str(model_path),
-        "data": str(data_path),
-        "split": split,
-        "paths": int(inputs.shape[0]),
-        "steps_per_path": int(inputs.shape[1]),
+        **run_header(model_path, data_path, split, inputs),
         "fixed_point": "8-bit weight mantissa + shared exponent per matrix, 24-bit states (2^-12), 12-bit decays, piecewise-linear table σ/tanh",
         "metric": "eq14_all: per path ||y - y_ref|| / ||y_ref|| over all steps, mean over paths (physical units)",
         "settings": settings.model_dump(),
