@@ -46,6 +46,11 @@ class StressState(StrEnum):
     def component_names(self) -> tuple[str, ...]:
         return ("xx", "yy", "zz", "xy", "yz", "xz")[: self.size]
 
+    @property
+    def fixed_strain(self) -> tuple[int, ...]:
+        """Indices of the strain components this stress state holds at zero (plane strain: e_zz)."""
+        return (2,) if self is StressState.PLANE_STRAIN else ()
+
 
 # (i, j) index pairs of each Mandel component, in the order above.
 _PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2))

@@ -92,7 +92,7 @@ class Checkpoint:
             self._rank_file(self._saved_step).unlink(missing_ok=True)
         self._saved_step = step
 
-    def load(self, u: fem.Function, history_shape: tuple[int, int]) -> Resumed:
+    def load(self, u: fem.Function, history_like: np.ndarray) -> Resumed:
         """Read the last complete checkpoint for this rank; CheckpointError (on every rank) if unusable."""
         state, error = None, None
         if self.comm.rank == 0:
@@ -105,7 +105,7 @@ class Checkpoint:
             raise CheckpointError(error)
         arrays, error = None, None
         try:
-            arrays = self._read_rank(state["step"], u, history_shape)
+            arrays = self._read_rank(state["step"], u, history_like)
         except CheckpointError as exc:
             error = f"rank {self.comm.rank}: {exc}"
         errors = [e for e in self.comm.allgather(error) if e is not None]
@@ -134,16 +134,18 @@ class Checkpoint:
             raise CheckpointError(f"{path}: the checkpoint was written with a different configuration (sections {changed})")
         return state
 
-    def _read_rank(self, step: int, u: fem.Function, history_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """This rank's displacement and history of a step, checked against the current layout."""
+    def _read_rank(self, step: int, u: fem.Function, history_like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's displacement and history of a step, checked against the current layout and history dtype."""
         path = self._rank_file(step)
         try:
             with np.load(path, allow_pickle=False) as npz:
                 displacement, history, fingerprint = npz["displacement"], npz["history"], str(npz["fingerprint"])
         except (OSError, KeyError, ValueError) as exc:
             raise CheckpointError(f"{path}: unreadable checkpoint file ({exc})") from exc
-        if displacement.shape != u.x.array.shape or history.shape != history_shape:
+        if displacement.shape != u.x.array.shape or history.shape != history_like.shape:
             raise CheckpointError(f"{path}: arrays of shape {displacement.shape}, {history.shape} do not fit this run")
+        if history.dtype != history_like.dtype:  # a cast would change the resumed run's numbers
+            raise CheckpointError(f"{path}: history stored as {history.dtype}, this run stores {history_like.dtype}")
         if fingerprint != layout_fingerprint(u, history):
             raise CheckpointError(f"{path}: written for another mesh or partition")
         return displacement, history

@@ -46,7 +46,9 @@ def stress_state_of(mesh: Mesh) -> StressState:
 class QuadratureData:
     """Strain, stress, tangent and committed/trial history at the quadrature points of the owned cells."""
 
-    def __init__(self, u: fem.Function, stress_state: StressState, history_spec: dict, degree: int) -> None:
+    def __init__(
+        self, u: fem.Function, stress_state: StressState, history_spec: dict, degree: int, history_dtype: np.dtype = np.float64
+    ) -> None:
         mesh = u.function_space.mesh
         n = stress_state.size
         self.stress_state, self.history_spec, self.degree = stress_state, dict(history_spec), degree
@@ -70,8 +72,9 @@ class QuadratureData:
         self.stress_values = self.stress.x.array[: self.n_points * n].reshape(self.n_points, n)
         self.tangent_values = self.tangent.x.array[: self.n_points * n * n].reshape(self.n_points, n, n)
         width = history_width(self.history_spec)
-        self.committed = np.zeros((self.n_points, width))
-        self.trial = np.zeros((self.n_points, width))
+        # packed (points, width) in the material's history dtype: committed, and trial (what rollback needs)
+        self.committed = np.zeros((self.n_points, width), dtype=history_dtype)
+        self.trial = np.zeros((self.n_points, width), dtype=history_dtype)
         self._cells = np.arange(self.n_cells, dtype=np.int32)
         self._strain_expr = fem.Expression(mandel_strain(u, stress_state), points)
         self._strain = np.zeros((self.n_cells, self.n_qp, n))

@@ -333,7 +333,7 @@ class _Run:
 
     def _restore(self) -> list[dict]:
         """Continue from the checkpoint: converged state, solves and timings so far; returns the table rows."""
-        saved = self.checkpoint.load(self.u, self.solver.data.committed.shape)
+        saved = self.checkpoint.load(self.u, self.solver.data.committed)
         self.solver.restore(saved.displacement, saved.history)
         record = saved.record
         self.completed = self.resumed_after = saved.step

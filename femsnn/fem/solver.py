@@ -152,7 +152,7 @@ class EquilibriumSolver:
                 f"{material.stress_state.value!r}"
             )
         self.u, self.material, self.loading = u, material, loading
-        self.data = QuadratureData(u, state, material.history_spec, quadrature_degree)
+        self.data = QuadratureData(u, state, material.history_spec, quadrature_degree, material.history_dtype)
         self.data.set_committed(material.initial_history(self.data.n_points))
         self.timings = Timings()
         V = u.function_space

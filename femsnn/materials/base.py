@@ -14,6 +14,10 @@ A caller that keeps its own arrays for stress, tangent and trial history (the FE
 data) may pass them as ``out=MaterialResponse(...)``: the response is written into them, which saves
 allocating (and first touching) new arrays and copying them over. Materials that can write in place
 override ``_update_into``; the others compute as usual and copy.
+
+Strain, stress and tangent are float64. History is stored in the material's ``history_dtype``
+(float64 unless a material says otherwise: a spiking material may keep its network state in float32,
+halving the memory per point); callers allocate history arrays in that dtype.
 """
 
 from __future__ import annotations
@@ -62,9 +66,14 @@ class Material(ABC):
     def _update(self, strain: np.ndarray, history: History, dt: float, tangent: bool) -> MaterialResponse:
         """Implementation of :meth:`update` on validated input."""
 
+    @property
+    def history_dtype(self) -> np.dtype:
+        """dtype in which callers store this material's history (float64 unless a material overrides)."""
+        return np.dtype(np.float64)
+
     def initial_history(self, n_points: int) -> History:
-        """History of n_points points at rest (zeros unless a material overrides)."""
-        return {k: np.zeros((n_points, *shape)) for k, shape in self.history_spec.items()}
+        """History of n_points points at rest (zeros unless a material overrides), in history_dtype."""
+        return {k: np.zeros((n_points, *shape), dtype=self.history_dtype) for k, shape in self.history_spec.items()}
 
     def _update_into(
         self, strain: np.ndarray, history: History, dt: float, tangent: bool, out: MaterialResponse
@@ -89,8 +98,8 @@ class Material(ABC):
     ) -> MaterialResponse:
         """Stress, tangent (if asked) and trial history at the end of a step; see module docstring.
 
-        out: float64 arrays to write the response into (stress (N, n), tangent (N, n, n) if asked, every history
-        variable), not overlapping strain or history; the returned response holds these arrays.
+        out: arrays to write the response into (float64 stress (N, n), tangent (N, n, n) if asked, every history
+        variable in history_dtype), not overlapping strain or history; the returned response holds these arrays.
         """
         strain = check_strain(strain, self.size)
         hist = check_history(history, self.history_spec, strain.shape[0])
@@ -98,7 +107,7 @@ class Material(ABC):
             raise MaterialInputError(f"step size dt must be positive and finite, got {dt}")
         if out is None:
             return self._update(strain, hist, float(dt), tangent)
-        check_output(out, self.size, self.history_spec, strain.shape[0], tangent, (strain, *hist.values()))
+        check_output(out, self, strain.shape[0], tangent, (strain, *hist.values()))
         return self._update_into(strain, hist, float(dt), tangent, out)
 
     def describe(self) -> dict:
@@ -129,25 +138,22 @@ def check_history(history: Mapping[str, np.ndarray], spec: Mapping[str, tuple[in
     return out
 
 
-def check_output(
-    out: MaterialResponse,
-    size: int,
-    spec: Mapping[str, tuple[int, ...]],
-    n_points: int,
-    tangent: bool,
-    inputs: tuple[np.ndarray, ...],
-) -> None:
-    """Validate caller-provided output arrays: writeable float64 of the right shapes, none overlapping an input."""
-    arrays = {"stress": (out.stress, (n_points, size))}
+def check_output(out: MaterialResponse, material: Material, n_points: int, tangent: bool, inputs: tuple[np.ndarray, ...]) -> None:
+    """Validate caller-provided output arrays: writeable, right shapes and dtypes (float64; history in the
+    material's history_dtype), none overlapping an input."""
+    size, spec, float64 = material.size, material.history_spec, np.dtype(np.float64)
+    arrays = {"stress": (out.stress, (n_points, size), float64)}
     if tangent:
-        arrays["tangent"] = (out.tangent, (n_points, size, size))
+        arrays["tangent"] = (out.tangent, (n_points, size, size), float64)
     if set(out.history) != set(spec):
         raise MaterialInputError(f"out.history has variables {sorted(out.history)}, material expects {sorted(spec)}")
-    arrays |= {f"history '{name}'": (out.history[name], (n_points, *shape)) for name, shape in spec.items()}
-    for name, (array, shape) in arrays.items():
-        if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.float64:
+    arrays |= {
+        f"history '{name}'": (out.history[name], (n_points, *shape), material.history_dtype) for name, shape in spec.items()
+    }
+    for name, (array, shape, dtype) in arrays.items():
+        if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
             got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
-            raise MaterialInputError(f"out {name} must be a float64 array of shape {shape}, got {got}")
+            raise MaterialInputError(f"out {name} must be a {dtype} array of shape {shape}, got {got}")
         if not array.flags.writeable:
             raise MaterialInputError(f"out {name} is read-only")
         if any(np.may_share_memory(array, source) for source in inputs):

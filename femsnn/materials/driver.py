@@ -47,7 +47,7 @@ def drive(
     history = material.initial_history(n_paths)
     stress = np.empty((n_paths, n_steps, n))
     tangents = np.empty((n_paths, n_steps, n, n)) if tangent else None
-    kept = {k: np.empty((n_paths, n_steps, *s)) for k, s in material.history_spec.items()} if keep_history else {}
+    kept = {k: np.empty((n_paths, n_steps, *s), material.history_dtype) for k, s in material.history_spec.items()} if keep_history else {}
     for t in range(n_steps):
         response = material.update(paths[:, t], history, float(steps[t]), tangent=tangent)
         stress[:, t] = response.stress

@@ -71,7 +71,8 @@ class SpikingConfig(Strict):
     """``type = "spiking"``: a trained network from its model file (a relative path is relative to the config file).
 
     ``backend = "lava-..."`` runs the network in a Lava worker (CPU, float64 history, no derivative, so the
-    tangent must be ``elastic`` or ``secant``).
+    tangent must be ``elastic`` or ``secant``). ``history_dtype`` (default: the network's dtype) and
+    ``chunk_size`` (points per network call) as :class:`~femsnn.materials.spiking.SpikingMaterial`.
     """
 
     type: Literal["spiking"] = "spiking"
@@ -81,13 +82,17 @@ class SpikingConfig(Strict):
     tangent: TangentStrategy = "elastic"
     min_ratio: Annotated[float, Field(gt=0, le=1)] = MIN_STIFFNESS_RATIO
     backend: SpikingBackend = "torch"
+    history_dtype: Literal["float32", "float64"] | None = None
+    chunk_size: Annotated[int, Field(ge=1)] | None = None  # None: the material's default
 
     @model_validator(mode="after")
     def _lava_options(self) -> SpikingConfig:
         if self.backend != "torch" and self.tangent not in ("elastic", "secant"):
             raise ValueError(f"backend {self.backend!r} gives no derivative: tangent must be 'elastic' or 'secant', got {self.tangent!r}")
-        if self.backend != "torch" and (self.device != "cpu" or self.dtype not in (None, "float64")):
-            raise ValueError(f"backend {self.backend!r} runs on the CPU in float64: leave device and dtype unset")
+        if self.backend != "torch" and (
+            self.device != "cpu" or self.dtype not in (None, "float64") or self.history_dtype not in (None, "float64")
+        ):
+            raise ValueError(f"backend {self.backend!r} runs on the CPU in float64: leave device, dtype and history_dtype unset")
         return self
 
     @field_validator("model")
@@ -105,7 +110,14 @@ class SpikingConfig(Strict):
         from femsnn.materials.spiking import SpikingMaterial  # torch and the model code load only when used
 
         return SpikingMaterial(
-            self.model, stress_state, device=self.device, dtype=self.dtype, tangent=self.tangent, min_ratio=self.min_ratio
+            self.model,
+            stress_state,
+            device=self.device,
+            dtype=self.dtype,
+            tangent=self.tangent,
+            min_ratio=self.min_ratio,
+            history_dtype=self.history_dtype,
+            **({} if self.chunk_size is None else {"chunk_size": self.chunk_size}),
         )
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from femsnn.snn.base import State, StatefulModule
+from femsnn.snn.sequence import leaky_scan
 
 
 class MembraneDecoder(StatefulModule):
@@ -60,6 +61,14 @@ class MembraneDecoder(StatefulModule):
         vote = membrane2.unflatten(-1, (self.n_outputs, self.population)).mean(dim=-1)
         return vote, {"membrane1": membrane1, "membrane2": membrane2}
 
+    def sequence(self, membranes: Tensor, state: State) -> tuple[Tensor, State]:
+        """:meth:`step` over all steps of the last layer's membranes (T, B, n_hidden) with one GEMM per layer and one
+        autograd node per leaky scan (femsnn.snn.sequence): outputs (T, B, n_outputs) and the new state."""
+        membrane1 = leaky_scan(self.beta1.clamp(0, 1), sequence_linear(self.linear1, membranes), state["membrane1"])
+        membrane2 = leaky_scan(self.beta2.clamp(0, 1), sequence_linear(self.linear2, membrane1), state["membrane2"])
+        vote = membrane2.unflatten(-1, (self.n_outputs, self.population)).mean(dim=-1)
+        return vote, {"membrane1": membrane1[-1], "membrane2": membrane2[-1]}
+
     def input_map(self) -> Tensor:
         """d y_t / d U_t (n_outputs, n_hidden): the population mean of W2 W1, the same at every step and state
         (leaky integrators are linear, and their decay acts on the previous membranes only)."""
@@ -74,3 +83,10 @@ class MembraneDecoder(StatefulModule):
 def leaky_linear_(linear: nn.Linear, beta: Tensor, previous: Tensor, inputs: Tensor) -> Tensor:
     """b + β previous + inputs W^T as one pass and one accumulating GEMM (inference path; previous untouched)."""
     return torch.addcmul(linear.bias, beta.clamp(0, 1), previous).addmm_(inputs, linear.weight.t())
+
+
+def sequence_linear(linear: nn.Linear, inputs: Tensor) -> Tensor:
+    """linear over (T, B, n_in) as one GEMM against W^T made contiguous (autograd's weight gradient is then x^T d_out,
+    the faster layout on CPU); same values as linear(inputs)."""
+    flat = torch.addmm(linear.bias, inputs.flatten(0, 1), linear.weight.t().contiguous())
+    return flat.unflatten(0, inputs.shape[:2])

@@ -125,6 +125,47 @@ class SpikingRegressor(Regressor):
         new_state.update(prefixed(decoder_state, "decoder"))
         return with_skip(self.skip, x, y), new_state
 
+    def forward(self, x: Tensor, state: State | None = None) -> Tensor:
+        """Whole sequences x (B, T, n_inputs) -> y (B, T, n_outputs), starting from state or rest (:meth:`sequence`
+        for SLSTM networks outside inference mode, else looping :meth:`step`)."""
+        if self.neuron != "slstm" or torch.is_inference_mode_enabled():
+            return super().forward(x, state)
+        return self.sequence(x, state)[0]
+
+    def sequence(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """Whole sequences x (B, T, n_inputs) from state (rest if None): outputs (B, T, n_outputs), the final state
+        and every layer's spikes {``layer{i}``: (B, T, n_i)}, with surrogate gradients.
+
+        SLSTM networks outside inference mode run layer by layer over all steps (:mod:`femsnn.snn.sequence`): the
+        numbers of looping :meth:`step`, to rounding, at a fraction of the training cost. Others loop step.
+        """
+        if x.ndim != 3 or x.shape[1] < 1 or x.shape[2] != self.n_inputs:
+            raise ValueError(f"input must have shape (B, T >= 1, {self.n_inputs}), got {tuple(x.shape)}")
+        state = self.init_state(x.shape[0], x.device, x.dtype) if state is None else state
+        check_step_input(x[:, 0], state, self.n_inputs, self._state_spec)
+        if self.neuron != "slstm" or torch.is_inference_mode_enabled():
+            return self._looped_sequence(x, state)
+        new_state: State = {}
+        spikes: dict[str, Tensor] = {}
+        signal = x.transpose(0, 1)
+        for i, layer in enumerate(self.spiking_layers):
+            signal, layer_state, membranes = layer.differentiable_sequence(signal, substate(state, f"layer{i}"))
+            new_state.update(prefixed(layer_state, f"layer{i}"))
+            spikes[f"layer{i}"] = signal.transpose(0, 1)
+        y, decoder_state = self.decoder.sequence(membranes, substate(state, "decoder"))
+        new_state.update(prefixed(decoder_state, "decoder"))
+        return with_skip(self.skip, x, y.transpose(0, 1)), new_state, spikes
+
+    def _looped_sequence(self, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """:meth:`sequence` by looping :meth:`step` (any neuron, inference mode included)."""
+        outputs, spikes = [], {f"layer{i}": [] for i in range(len(self.hidden))}
+        for t in range(x.shape[1]):
+            y, state = self.step(x[:, t], state)
+            outputs.append(y)
+            for name, layer_spikes in self.spikes(state).items():
+                spikes[name].append(layer_spikes)
+        return torch.stack(outputs, dim=1), state, {k: torch.stack(v, dim=1) for k, v in spikes.items()}
+
     def _inference_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """:meth:`step` through the layers' inference paths, in blocks of rows for large batches (INFERENCE_BLOCK)."""
         check_inference_input(x, state, self.decoder.linear1.weight)

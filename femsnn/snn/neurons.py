@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from femsnn.snn.base import State, StatefulModule
+from femsnn.snn.sequence import slstm_sequence
 from femsnn.snn.surrogate import DEFAULT_SLOPE, spike
 
 Reset = Literal["subtract", "zero", "none"]
@@ -273,6 +274,17 @@ class SLSTM(SpikingLayer):
         else:
             membrane = candidate
         return spike(membrane - self.threshold, self.surrogate_slope), {"membrane": membrane, "cell": cell}
+
+    def differentiable_sequence(self, x: Tensor, state: State) -> tuple[Tensor, State, Tensor]:
+        """:meth:`differentiable_step` over all steps of x (T, B, n_in) as one autograd node (femsnn.snn.sequence):
+        returns spikes (T, B, n_out), the new state and the membranes (T, B, n_out)."""
+        cell = self.lstm_cell
+        # W_ih^T made contiguous: autograd then forms its gradient as x^T d_pre, several times faster for few inputs
+        pre = torch.addmm(cell.bias_ih + cell.bias_hh, x.flatten(0, 1), cell.weight_ih.t().contiguous()).unflatten(0, x.shape[:2])
+        spikes, membranes, last_cell = slstm_sequence(
+            pre, cell.weight_hh, self.threshold, state["membrane"], state["cell"], self.reset, self.surrogate_slope
+        )
+        return spikes, {"membrane": membranes[-1], "cell": last_cell}, membranes
 
     def stacked_weight(self) -> Tensor:
         """[W_ih | W_hh | b_ih + b_hh] (4 n_out, n_in + n_out + 1), the cell-gate rows g doubled (tanh x = 2 σ(2x) - 1)."""

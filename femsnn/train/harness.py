@@ -311,7 +311,11 @@ def stress_loss(prediction: torch.Tensor, target: torch.Tensor, last_step_weight
 def rollout(
     net: Regressor, x: torch.Tensor, state: State, want_spikes: bool = False
 ) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
-    """Step net over x (B, T, n_in) from state: outputs (B, T, n_out), final state, per-layer spike rates."""
+    """Step net over x (B, T, n_in) from state: outputs (B, T, n_out), final state, per-layer spike rates
+    (through the network's whole-sequence path where it has one)."""
+    if hasattr(net, "sequence"):
+        y, state, spikes = net.sequence(x, state)
+        return y, state, {k: v.mean() for k, v in spikes.items()} if want_spikes else {}
     outputs, sums = [], {}
     for t in range(x.shape[1]):
         y, state = net.step(x[:, t], state)

@@ -87,6 +87,18 @@ def test_resume_refuses_a_missing_checkpoint_or_another_configuration(tmp_path):
     assert (tmp_path / "run" / "steps.csv").read_text() == table  # untouched by the refused resume
 
 
+def test_resume_refuses_history_stored_in_another_dtype(tmp_path, spiking):
+    with pytest.raises(Stop):
+        run_simulation(config(tmp_path, spiking), observer=stop_after(1))
+    saved = tmp_path / CHECKPOINT_DIR / "step-000001.rank0.npz"
+    with np.load(saved) as npz:
+        arrays = dict(npz)
+    other = np.float32 if arrays["history"].dtype == np.float64 else np.float64
+    np.savez(saved, **{**arrays, "history": arrays["history"].astype(other)})
+    with pytest.raises(CheckpointError, match=f"history stored as {np.dtype(other)}"):
+        run_simulation(config(tmp_path, spiking), resume=True)
+
+
 def test_a_resumed_run_writes_its_fields_beside_the_first_part(tmp_path):
     fields = {"output": {"fields": True}}
     with pytest.raises(Stop):

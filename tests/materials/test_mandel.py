@@ -63,3 +63,5 @@ def test_von_mises_of_uniaxial_and_shear_stress():
 def test_stress_state_sizes_and_names():
     assert [s.size for s in StressState] == [6, 4, 1]
     assert StressState("plane_strain").component_names == ("xx", "yy", "zz", "xy")
+    assert [s.fixed_strain for s in StressState] == [(), (2,), ()]
+    assert StressState.PLANE_STRAIN.component_names[StressState.PLANE_STRAIN.fixed_strain[0]] == "zz"

@@ -88,6 +88,7 @@ def test_material_section_inside_a_toml_config(tmp_path):
     [
         ({"backend": "lava-sim-float", "tangent": "surrogate"}, "tangent must be 'elastic' or 'secant'"),
         ({"backend": "lava-sim-fixed", "device": "cuda"}, "runs on the CPU in float64"),
+        ({"backend": "lava-sim-float", "history_dtype": "float32"}, "runs on the CPU in float64"),
         ({"backend": "loihi"}, "backend"),
     ],
 )

@@ -61,13 +61,14 @@ def test_secant_of_a_j2_radial_plastic_step_is_its_consistent_tangent_in_the_lim
 
 
 def test_bounded_tangent_keeps_a_tangent_within_the_bounds_and_clips_the_rest():
-    inside = np.stack([0.5 * ELASTIC, ELASTIC])
+    skew = np.triu(np.full((4, 4), 1e3), 1) - np.tril(np.full((4, 4), 1e3), -1)
+    inside = np.stack([0.5 * ELASTIC, ELASTIC, 1.5 * ELASTIC, ELASTIC + skew])
     np.testing.assert_allclose(bounded_tangent(ELASTIC, inside), inside, rtol=1e-12, atol=1e-9)
-    outside = np.stack([-ELASTIC, 2.0 * ELASTIC, ELASTIC + np.triu(np.full((4, 4), 1e3), 1) - np.tril(np.full((4, 4), 1e3), -1)])
-    bounded = bounded_tangent(ELASTIC, outside, min_ratio=0.01)
+    outside = np.stack([-ELASTIC, 3.0 * ELASTIC, -ELASTIC + skew])
+    bounded = bounded_tangent(ELASTIC, outside, min_ratio=0.01, max_ratio=2.0)
     np.testing.assert_allclose(bounded[0], 0.01 * ELASTIC, rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(bounded[1], ELASTIC, rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(bounded[2], ELASTIC, rtol=1e-12, atol=1e-9)  # the skew part is dropped
+    np.testing.assert_allclose(bounded[1], 2.0 * ELASTIC, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(bounded[2], 0.01 * ELASTIC + skew, rtol=1e-12, atol=1e-9)  # the skew part is kept
 
 
 @pytest.mark.parametrize("ratio", [0.0, -0.1, 1.5])
@@ -76,3 +77,5 @@ def test_bad_ratio_is_refused(ratio):
         secant_tangent(ELASTIC, np.zeros((1, 4)), np.zeros((1, 4)), min_ratio=ratio)
     with pytest.raises(ValueError, match="min_ratio must lie in"):
         bounded_tangent(ELASTIC, ELASTIC[None], min_ratio=ratio)
+    with pytest.raises(ValueError, match="max_ratio must be at least 1"):
+        bounded_tangent(ELASTIC, ELASTIC[None], max_ratio=0.5)
