@@ -10,23 +10,22 @@ Per point (science notes section 2; Simo & Hughes, Box 3.2), with kappa, mu the 
         theta = 1 - 2 mu dgamma / |xi|,  theta_bar = 1 / (1 + (H_iso + H_kin) / (3 mu)) - (1 - theta)
 
 Mandel vectors of size 6 (3d) or 4 (plane strain: xx, yy, zz, xy; the subspace yz = xz = 0 is closed
-under J2 flow) share one implementation. The batch is processed in chunks of CHUNK_POINTS points so that
-the temporaries stay in cache (each input is read from memory once, each output written once), and the
-small per-point matrix products go to BLAS (matmul) or einsum rather than to short broadcast loops.
-Results are written straight into the output arrays, the caller's own with ``update(..., out=...)``.
-The tangent is assembled in two passes over its chunk: einsum writes xi x g, then one BLAS GEMM with
-beta = 1 (torch.addmm_ on the same memory; numpy's matmul cannot accumulate) adds C_el - 2 mu (1 - theta) P_dev.
+under J2 flow) share one implementation: a compiled loop over points (numba) that reads each point's
+strain and committed history once and writes its stress, trial history and tangent once, so the update
+runs near the memory bandwidth (benchmarks/bench_return_mapping.py). Results are written straight into
+the output arrays, the caller's own with ``update(..., out=...)``; strided history (views of the FE
+side's packed arrays) is read and written in place.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 
+import numba
 import numpy as np
 
-from femsnn.mandel import StressState, deviatoric_projector
-from femsnn.materials.base import History, Material, MaterialInputError, MaterialResponse
+from femsnn.mandel import StressState
+from femsnn.materials.base import History, Material, MaterialResponse
 from femsnn.materials.elastic import elastic_stiffness, lame_moduli
 from femsnn.materials.parameters import (
     YIELD_TOLERANCE,
@@ -35,10 +34,6 @@ from femsnn.materials.parameters import (
     check_positive,
     check_stress_state,
 )
-
-#: points per chunk: large enough to amortise numpy's per-call cost (~1 us), small enough that the
-#: chunk's work arrays (~0.5 kB per point in 3d) stay in cache; 8192 was among the fastest of 1024..16384
-CHUNK_POINTS = 8192
 
 SQRT_2_3 = math.sqrt(2.0 / 3.0)
 
@@ -62,11 +57,6 @@ class J2Plasticity(Material):
         self.H_iso, self.H_kin = check_non_negative("H_iso", H_iso), check_non_negative("H_kin", H_kin)
         self.kappa, self.mu = lame_moduli(self.E, self.nu)
         self.elastic_tangent = elastic_stiffness(self.E, self.nu, self.size)
-        n, projector = self.size, deviatoric_projector(self.size)
-        # constant matrices that let BLAS do the small per-point products
-        self._two_mu_deviator = 2.0 * self.mu * projector
-        self._ones = np.ones(n)
-        self._tangent_basis = np.stack([self.elastic_tangent.ravel(), projector.ravel()])
 
     @property
     def history_spec(self) -> dict[str, tuple[int, ...]]:
@@ -79,7 +69,6 @@ class J2Plasticity(Material):
 
     def _update(self, strain: np.ndarray, history: History, dt: float, tangent: bool) -> MaterialResponse:
         n_points, n = strain.shape
-        # one contiguous array per history variable: numpy is several times slower on strided rows
         out = MaterialResponse(
             stress=np.empty((n_points, n)),
             tangent=np.empty((n_points, n, n)) if tangent else None,
@@ -90,122 +79,65 @@ class J2Plasticity(Material):
     def _update_into(
         self, strain: np.ndarray, history: History, dt: float, tangent: bool, out: MaterialResponse
     ) -> MaterialResponse:
-        n_points, n = strain.shape
-        if tangent and not out.tangent.flags.c_contiguous:
-            raise MaterialInputError("out tangent must be C-contiguous (its chunks are reshaped to (points, n * n) views)")
-        strain = np.asarray(strain, dtype=np.float64)
-        committed = tuple(np.asarray(history[k], dtype=np.float64) for k in self.history_spec)
-        trial = tuple(out.history[k] for k in self.history_spec)
-        scratch = _scratch(CHUNK_POINTS, n, self.history_spec)
-        for lo in range(0, n_points, CHUNK_POINTS):
-            chunk = slice(lo, min(lo + CHUNK_POINTS, n_points))
-            tmp = {k: v[: chunk.stop - lo] for k, v in scratch.items()}
-            # strided history (e.g. views of the FE side's packed arrays) is staged through contiguous chunks:
-            # one strided copy per array instead of every operation on strided rows
-            inputs = tuple(_contiguous(a[chunk], tmp[f"committed {k}"]) for k, a in zip(self.history_spec, committed))
-            outputs = tuple(v[chunk] if v.flags.c_contiguous else tmp[f"trial {k}"] for k, v in zip(self.history_spec, trial))
-            self._return_chunk(strain[chunk], inputs, out.stress[chunk], outputs, tmp)
-            for staged, target in zip(outputs, trial):
-                if not target.flags.c_contiguous:
-                    target[chunk] = staged
-            if tangent:
-                self._tangent_chunk(out.tangent[chunk], tmp)
+        n = strain.shape[1]
+        committed = [np.asarray(history[k], dtype=np.float64) for k in self.history_spec]
+        trial = [out.history[k] for k in self.history_spec]
+        _radial_return(
+            np.asarray(strain, dtype=np.float64),
+            *committed,
+            np.array([self.kappa, self.mu, self.sigma_y, self.H_iso, self.H_kin, YIELD_TOLERANCE * SQRT_2_3 * self.sigma_y]),
+            out.stress,
+            *trial,
+            out.tangent if tangent else np.empty((0, n, n)),
+        )
         return MaterialResponse(stress=out.stress, tangent=out.tangent if tangent else None, history=dict(out.history))
 
-    def _return_chunk(
-        self,
-        strain: np.ndarray,
-        committed: tuple[np.ndarray, np.ndarray, np.ndarray],
-        stress: np.ndarray,
-        trial: tuple[np.ndarray, np.ndarray, np.ndarray],
-        tmp: dict[str, np.ndarray],
-    ) -> None:
-        """Radial return of one chunk into the output slices; leaves xi, |xi| and dgamma in tmp for the tangent."""
-        plastic_strain, back_stress, eq_plastic_strain = committed
-        plastic_strain_out, back_stress_out, eq_plastic_strain_out = trial
-        elastic, xi, flow, norm, dgamma = (tmp[k] for k in ("elastic", "xi", "flow", "norm", "dgamma"))
-        # xi = 2 mu dev(e - e_p) - beta, the trial stress relative to the back stress
-        np.subtract(strain, plastic_strain, out=elastic)
-        np.matmul(elastic, self._two_mu_deviator, out=xi)
-        xi -= back_stress
-        np.multiply(xi, xi, out=flow)
-        np.matmul(flow, self._ones, out=norm)
-        np.sqrt(norm, out=norm)
-        # trial yield function -> plastic multiplier (zero where elastic or exactly on the surface)
-        np.subtract(norm, SQRT_2_3 * self.sigma_y, out=dgamma)
-        if self.H_iso > 0:
-            dgamma -= (SQRT_2_3 * self.H_iso) * eq_plastic_strain
-        # a point counts as plastic only beyond a rounding-level band: points that ended the last
-        # step on the yield surface must not flip to plastic on round-off (unloading would fail)
-        np.copyto(dgamma, 0.0, where=dgamma <= YIELD_TOLERANCE * SQRT_2_3 * self.sigma_y)
-        dgamma *= 1.0 / (2.0 * self.mu + (2.0 / 3.0) * (self.H_iso + self.H_kin))
-        np.multiply(dgamma, SQRT_2_3, out=eq_plastic_strain_out)
-        eq_plastic_strain_out += eq_plastic_strain
-        # dgamma > 0 implies |xi| > sqrt(2/3) sigma_y > 0, so the guard only protects elastic points
-        np.maximum(norm, np.finfo(np.float64).tiny, out=norm)
-        ratio = tmp["ratio"]
-        np.divide(dgamma, norm, out=ratio)
-        np.multiply(xi, ratio[:, None], out=flow)  # dgamma n
-        np.add(plastic_strain, flow, out=plastic_strain_out)
-        if self.H_kin > 0:
-            flow *= (2.0 / 3.0) * self.H_kin
-            np.add(back_stress, flow, out=back_stress_out)
-        else:
-            back_stress_out[...] = back_stress
-        # stress = C_el (e - e_p) with the updated plastic strain
-        np.subtract(strain, plastic_strain_out, out=elastic)
-        np.matmul(elastic, self.elastic_tangent, out=stress)
 
-    def _tangent_chunk(self, tangent: np.ndarray, tmp: dict[str, np.ndarray]) -> None:
-        """Consistent tangent of one chunk from the xi, |xi|, dgamma / |xi| that _return_chunk left in tmp."""
-        xi, norm, dgamma, ratio = tmp["xi"], tmp["norm"], tmp["dgamma"], tmp["ratio"]
-        if not dgamma.any():
-            tangent[...] = self.elastic_tangent
-            return
-        mu, n = self.mu, xi.shape[1]
-        # - 2 mu theta_bar n x n = xi x g with g = -(2 mu theta_bar / |xi|^2) xi, zero at elastic points
-        theta_bar = tmp["theta_bar"]
-        np.multiply(ratio, -2.0 * mu, out=theta_bar)
-        theta_bar += 1.0 / (1.0 + (self.H_iso + self.H_kin) / (3.0 * mu))
-        theta_bar *= dgamma > 0  # before dividing: elastic points may have |xi| = 0
-        theta_bar *= -2.0 * mu
-        theta_bar /= norm
-        theta_bar /= norm
-        g = tmp["flow"]
-        np.multiply(xi, theta_bar[:, None], out=g)
-        np.einsum("ci,cj->cij", xi, g, out=tangent)
-        # += C_el - 2 mu (1 - theta) P_dev, with 2 mu (1 - theta) = 4 mu^2 dgamma / |xi|, as [1, -4 mu^2 ratio] @ basis
-        coefficients = tmp["coefficients"]
-        np.multiply(ratio, -4.0 * mu * mu, out=coefficients[:, 1])
-        _accumulate_product(tangent.reshape(len(xi), n * n), coefficients, self._tangent_basis)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "reassoc", "arcp"})
+def _radial_return(
+    strain, plastic_strain, back_stress, eq_plastic_strain, constants,
+    stress, plastic_strain_out, back_stress_out, eq_plastic_strain_out, tangent,
+):  # fmt: skip
+    """Radial return and (if tangent has rows) consistent tangent of every point; module docstring for the maths.
 
-
-def _accumulate_product(target: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    """target += a @ b in one BLAS call with beta = 1, in place on target's memory (torch.addmm_ on numpy views)."""
-    import torch  # here, not at module level: importing torch takes seconds and only the tangent needs it
-
-    torch.from_numpy(target).addmm_(torch.from_numpy(a), torch.from_numpy(b))
-
-
-def _contiguous(array: np.ndarray, buffer: np.ndarray) -> np.ndarray:
-    """array itself if C-contiguous, else a copy of it in buffer."""
-    if array.flags.c_contiguous:
-        return array
-    np.copyto(buffer, array)
-    return buffer
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(n_points: int, n: int, history_spec: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Work arrays for chunks of n_points points, kept per thread so that calls do not page them in anew."""
-    cache = _SCRATCH.__dict__.setdefault("cache", {})
-    if (n_points, n) not in cache:
-        arrays = {k: np.empty((n_points, n)) for k in ("elastic", "xi", "flow")}
-        arrays.update({k: np.empty(n_points) for k in ("norm", "dgamma", "ratio", "theta_bar")})
-        for name, shape in history_spec.items():  # staging of strided history
-            arrays.update({f"{role} {name}": np.empty((n_points, *shape)) for role in ("committed", "trial")})
-        arrays["coefficients"] = np.ones((n_points, 2))
-        cache[(n_points, n)] = arrays
-    return cache[(n_points, n)]
+    Uses the Mandel layout (normal components xx, yy, zz first) so that the deviator and C_el = kappa 1 x 1 +
+    2 mu P_dev cost O(n) per point. constants: kappa, mu, sigma_y, H_iso, H_kin and the plastic threshold on f (a
+    point that ended the last step on the yield surface must not flip to plastic on round-off, or unloading fails).
+    """
+    kappa, mu, sigma_y, h_iso, h_kin, threshold = constants[0], constants[1], constants[2], constants[3], constants[4], constants[5]
+    n_points, n = strain.shape
+    with_tangent = tangent.shape[0] == n_points
+    plastic_modulus = 2.0 * mu + (2.0 / 3.0) * (h_iso + h_kin)
+    theta_hardening = 1.0 / (1.0 + (h_iso + h_kin) / (3.0 * mu))
+    xi = np.empty(n)
+    for p in range(n_points):
+        mean = (strain[p, 0] - plastic_strain[p, 0] + strain[p, 1] - plastic_strain[p, 1] + strain[p, 2] - plastic_strain[p, 2]) / 3.0
+        norm2 = 0.0
+        for i in range(n):  # xi = 2 mu dev(e - e_p) - beta
+            deviator = strain[p, i] - plastic_strain[p, i] - (mean if i < 3 else 0.0)
+            xi[i] = 2.0 * mu * deviator - back_stress[p, i]
+            norm2 += xi[i] * xi[i]
+        norm = math.sqrt(norm2)
+        f = norm - SQRT_2_3 * (sigma_y + h_iso * eq_plastic_strain[p])
+        dgamma = f / plastic_modulus if f > threshold else 0.0
+        eq_plastic_strain_out[p] = eq_plastic_strain[p] + SQRT_2_3 * dgamma
+        ratio = dgamma / norm if dgamma > 0.0 else 0.0  # dgamma > 0 implies |xi| > sqrt(2/3) sigma_y > 0
+        pressure = 3.0 * kappa * mean  # e_p is deviatoric: the plastic update leaves the mean strain alone
+        for i in range(n):  # s = kappa tr(e - e_p) 1 + 2 mu dev(e - e_p), with dev(e - e_p) = (xi + beta) / (2 mu) - dgamma n
+            flow = ratio * xi[i]  # dgamma n
+            plastic_strain_out[p, i] = plastic_strain[p, i] + flow
+            back_stress_out[p, i] = back_stress[p, i] + (2.0 / 3.0) * h_kin * flow
+            stress[p, i] = xi[i] + back_stress[p, i] - 2.0 * mu * flow + (pressure if i < 3 else 0.0)
+        if with_tangent:
+            # kappa 1 x 1 + (2 mu - 4 mu^2 dgamma / |xi|) P_dev - 2 mu theta_bar n x n
+            shear = 2.0 * mu - 4.0 * mu * mu * ratio
+            normal = -2.0 * mu * (theta_hardening - 2.0 * mu * ratio) / norm2 if dgamma > 0.0 else 0.0
+            volumetric = kappa - shear / 3.0
+            for i in range(n):
+                for j in range(n):
+                    value = normal * xi[i] * xi[j]
+                    if i == j:
+                        value += shear
+                    if i < 3 and j < 3:
+                        value += volumetric
+                    tangent[p, i, j] = value
