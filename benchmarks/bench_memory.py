@@ -1,14 +1,15 @@
 """Memory per quadrature point of the spiking material: stored history (committed + trial) and the peak of one update.
 
-1. Stored history. The FE side keeps two packed history arrays per point (committed and trial): the
-   spiking material's history is the strain and stress of the last step plus the network's state
-   (membranes, cells). Bytes per point for float64 storage (what the FE side and the material hook use
-   today) and for float32 storage (the network's own precision), beside the J2 reference material and
-   the FE side's stress and tangent fields.
+1. Stored history. The FE side keeps two packed history arrays per point (committed and trial, the least
+   that rollback of a failed Newton step needs): the spiking material's history is the strain and stress
+   of the last step plus the network's state (membranes, cells), stored in ``history_dtype`` (the
+   network's dtype by default: float32 for the shipped model). Bytes per point are measured from the
+   arrays ``SpikingMaterial.initial_history`` allocates for float64 and float32 storage, beside the J2
+   reference material and the FE side's stress and tangent fields.
 2. Peak of one ``SpikingMaterial.update`` of --points points, measured: the rise of the process's peak
    resident memory (Linux VmHWM, reset before the call) in a fresh forked process per case, per point,
-   for a float32 and a float64 network, without tangent (inference path) and with the surrogate tangent
-   (autograd graph).
+   for a float32 and a float64 network (history in the same dtype), without tangent (inference path) and
+   with the surrogate tangent (autograd graph); the network steps the points in chunks (``chunk_size``).
 
 Architectures: SLSTM 3x64 (the ``femsnn train`` default, population 32) and 3x256, plane strain with strain
 increments (8 inputs, 4 outputs), plus every model file shipped in femsnn/models/ and those given by --models.
@@ -48,9 +49,15 @@ def random_model(hidden: list[int], population: int) -> tuple[SpikingRegressor, 
     return net, Artifact.describe(net, Normalisation.fit(train.inputs, train.targets), data.meta, {})
 
 
+def stored_bytes(material: SpikingMaterial | J2Plasticity, n_points: int = 1000) -> float:
+    """Bytes per point of committed + trial history as the material allocates it (its history_dtype)."""
+    history = material.initial_history(n_points)
+    return 2 * sum(v.nbytes for v in history.values()) / n_points
+
+
 def peak_memory(model: tuple[SpikingRegressor, Artifact], dtype: str, tangent: bool, n_points: int) -> int:
     """Rise of the peak resident memory (bytes) during one update of n_points points from a state at rest."""
-    material = SpikingMaterial(model, dtype=dtype, tangent="surrogate")
+    material = SpikingMaterial(model, dtype=dtype, tangent="surrogate", history_dtype=dtype)
     history = material.initial_history(n_points)
     strain = 1e-3 * np.random.default_rng(0).standard_normal((n_points, material.size))
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
@@ -90,8 +97,9 @@ def main() -> None:
     for name, model in models.items():
         width = history_width(SpikingMaterial(model).history_spec)
         network = history_width(model[0].state_spec)
-        print(f"{name:>30} {width:>7} {network:>8} {2 * 8 * width:>10} {2 * 4 * width:>10}")
-    print(f"{'J2 reference':>30} {history_width(j2.history_spec):>7} {'-':>8} {2 * 8 * history_width(j2.history_spec):>10} {'-':>10}")
+        stored = {dtype: stored_bytes(SpikingMaterial(model, history_dtype=dtype)) for dtype in ("float64", "float32")}
+        print(f"{name:>30} {width:>7} {network:>8} {stored['float64']:>10.0f} {stored['float32']:>10.0f}")
+    print(f"{'J2 reference':>30} {history_width(j2.history_spec):>7} {'-':>8} {stored_bytes(j2):>10.0f} {'-':>10}")
     print(f"{'FE stress + tangent fields':>30} {n + n * n:>7} {'-':>8} {8 * (n + n * n):>10} {'-':>10}")
     n_points = int(args.points)
     print(f"\n2. peak memory of one update of {n_points} points, bytes per point (fresh process per case)")

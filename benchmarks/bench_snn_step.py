@@ -9,6 +9,8 @@ The spiking material steps every quadrature point once per Newton iteration, so 
   (sequence length 1, state passed in; no decoder);
 - ``lstm reg``: the paper's LSTM baseline regressor (femsnn.snn.LSTMRegressor: that LSTM plus its dense head and
   population vote, the work the spiking decoder does), one ``step`` of the same batch;
+  ``reference`` and ``lstm reg`` run up to REFERENCE_MAX points only; beyond, the other cases are timed one after
+  the other instead of interleaved, each freeing its arrays first (all held at once exceed 24 GiB in float64);
 - ``gemm``: ``torch.mm`` of exactly the inference step's GEMM shapes into preallocated outputs.
 
 Columns: times per step (ms, CPU time: the machine is shared, CPU time discounts waiting for a core),
@@ -29,6 +31,8 @@ import torch
 
 from femsnn.runtime import configure_torch
 from femsnn.snn import LSTMRegressor, SpikingRegressor
+
+REFERENCE_MAX = 100_000
 
 
 def best_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
@@ -53,8 +57,12 @@ def gemm_shapes(net: SpikingRegressor, batch: int) -> list[tuple[int, int, int]]
 
 
 def gemm_run(shapes: list[tuple[int, int, int]], dtype: torch.dtype) -> Callable[[], None]:
-    """torch.mm of each shape into a preallocated output (random operands)."""
-    operands = [(torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype), torch.empty(m, n, dtype=dtype)) for m, k, n in shapes]
+    """torch.mm of each shape into a preallocated output (random operands; the shapes share storage, so that
+    batch 1e6 in float64 fits in memory)."""
+    a_store = torch.randn(max(m * k for m, k, _ in shapes), dtype=dtype)
+    b_store = torch.randn(max(k * n for _, k, n in shapes), dtype=dtype)
+    out_store = torch.empty(max(m * n for m, _, n in shapes), dtype=dtype)
+    operands = [(a_store[: m * k].view(m, k), b_store[: k * n].view(k, n), out_store[: m * n].view(m, n)) for m, k, n in shapes]
 
     def run() -> None:
         for a, b, out in operands:
@@ -65,7 +73,7 @@ def gemm_run(shapes: list[tuple[int, int, int]], dtype: torch.dtype) -> Callable
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=float, nargs="+", default=[1e3, 1e4, 1e5], help="points per step")
+    parser.add_argument("--batches", type=float, nargs="+", default=[1e3, 1e4, 1e5, 1e6], help="points per step")
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64, 64], help="SLSTM layer sizes (all equal)")
     parser.add_argument("--population", type=int, default=32, help="population neurons per output")
     parser.add_argument("--inputs", type=int, default=8, help="inputs per point (8: plane-strain Mandel strain and increment)")
@@ -91,35 +99,60 @@ def main() -> None:
         for size in args.batches:
             batch = int(size)
             x = torch.randn(batch, args.inputs, dtype=dtype)
-            with torch.inference_mode():
-                state = net.step(x, net.step(x, net.init_state(batch))[1])[1]  # a state away from rest
+
+            def inference() -> Callable[[], None]:
+                with torch.inference_mode():
+                    state = net.step(x, net.step(x, net.init_state(batch))[1])[1]  # a state away from rest
+
+                def run() -> None:
+                    with torch.inference_mode():
+                        net.step(x, state)
+
+                return run
+
+            def differentiable() -> Callable[[], None]:
+                with torch.inference_mode():
+                    state = net.step(x, net.step(x, net.init_state(batch))[1])[1]
+
+                def run() -> None:
+                    with torch.no_grad():
+                        net.step(x, state)
+
+                return run
+
+            def lstm_step() -> Callable[[], None]:
                 h0 = torch.randn(n_layers, batch, n_hidden, dtype=dtype).tanh()
                 c0 = torch.randn(n_layers, batch, n_hidden, dtype=dtype)
-                baseline_state = {k: torch.randn(batch, *shape, dtype=dtype) for k, shape in baseline.state_spec.items()}
-            with torch.no_grad():
-                reference = net.step(x, state)[0]
 
-            def inference() -> None:
+                def run() -> None:
+                    with torch.inference_mode():
+                        lstm(x.unsqueeze(1), (h0, c0))
+
+                return run
+
+            def lstm_regressor_step() -> Callable[[], None]:
+                state = {k: torch.randn(batch, *shape, dtype=dtype) for k, shape in baseline.state_spec.items()}
+
+                def run() -> None:
+                    with torch.inference_mode():
+                        baseline.step(x, state)
+
+                return run
+
+            setups = {"inference": inference, "lstm": lstm_step, "gemm": lambda: gemm_run(gemm_shapes(net, batch), dtype)}
+            difference = float("nan")
+            if batch <= REFERENCE_MAX:
+                setups |= {"reference": differentiable, "lstm reg": lstm_regressor_step}
                 with torch.inference_mode():
-                    net.step(x, state)
-
-            def differentiable() -> None:
+                    state = net.step(x, net.init_state(batch))[1]
+                    reference = net.step(x, state)[0]
                 with torch.no_grad():
-                    net.step(x, state)
-
-            def lstm_step() -> None:
-                with torch.inference_mode():
-                    lstm(x.unsqueeze(1), (h0, c0))
-
-            def lstm_regressor_step() -> None:
-                with torch.inference_mode():
-                    baseline.step(x, baseline_state)
-
-            with torch.inference_mode():
-                difference = (net.step(x, state)[0] - reference).abs().max().item()
-            runs = {"inference": inference, "reference": differentiable, "lstm": lstm_step, "lstm reg": lstm_regressor_step, "gemm": gemm_run(gemm_shapes(net, batch), dtype)}
-            best = best_times(runs, args.repeats)
+                    difference = (net.step(x, state)[0] - reference).abs().max().item()
+                best = best_times({name: setup() for name, setup in setups.items()}, args.repeats)
+            else:  # one case at a time, each freeing its arrays before the next allocates
+                best = {name: best_times({name: setup()}, args.repeats)[name] for name, setup in setups.items()}
             cpu = {name: t[1] for name, t in best.items()}
+            cpu |= {name: float("nan") for name in ("reference", "lstm reg") if name not in cpu}
             wall = {name: t[0] for name, t in best.items()}
             print(
                 f"{dtype_name:>8} {batch:>7} {1e3 * cpu['inference']:>9.2f} {1e3 * cpu['reference']:>9.2f}"
