@@ -68,13 +68,15 @@ not interact, so a batch-summed gradient is every point's own row). N = 1e4, 3x6
 thread: step 131 ms; 4 reverse passes 454 ms; ``is_grads_batched`` 819 ms; ``vmap(jacrev)`` 1273 ms,
 ``vmap(jvp)`` 1092 ms (with a functorch-ready copy of the spike function). Without a derivative the
 network takes its inference path (``torch.inference_mode``; femsnn.snn.networks). Cost of ``update``
-(CPU ms, best of 3; random 3x64 SLSTM, population 32, plane strain with increments, one thread, on a
-2-core machine under heavy load from other jobs):
+(CPU ms, best of 3, benchmarks/bench_spiking_material.py; random 3x64 SLSTM, population 32, plane strain with
+increments, one thread, history in the network's dtype, another job busy on the second core of the machine):
 
     N        float32: none / surrogate / elastic / secant / bounded    float64: the same
-    1e3      11 / 46 / 9 / 11 / 58                                     16 / 71 / 16 / 16 / 77
-    1e4      82 / 335 / 76 / 79 / 395                                  122 / 650 / 132 / 137 / 653
-    4e4      259 / 1524 / 313 / 325 / 1539                             575 / 3518 / 587 / 550 / 3647
+    1e3      6 / 31 / 6 / 6 / 34                                       12 / 59 / 12 / 12 / 63
+    1e4      61 / 333 / 63 / 65 / 364                                  119 / 561 / 102 / 101 / 630
+    4e4      226 / 1005 / 176 / 193 / 1076                             549 / 2655 / 455 / 506 / 2839
+
+(A one-layer network such as the shipped surrogate takes the closed-form surrogate tangent instead of autograd.)
 """
 
 from __future__ import annotations
