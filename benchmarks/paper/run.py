@@ -36,6 +36,7 @@ PAPER = {
     "ro_rlif_512": _PAPER_RO,
     "iso_slstm_recipe": _PAPER_SLSTM,
     "iso_slstm_skip": _PAPER_SLSTM,
+    "iso_slstm_skip_lastw": _PAPER_SLSTM,
     "iso_slstm_authors": _PAPER_SLSTM,
     "iso_lstm_recipe": _PAPER_LSTM,
     "ro_rlif": _PAPER_RO,
