@@ -127,9 +127,14 @@ def test_killed_training_process_resumes_to_the_uninterrupted_result(tmp_path):
     assert checkpoint.exists() and not (tmp_path / "killed" / "model.pt").exists()
     subprocess.run([*command, str(killed)], check=True, env=env, capture_output=True)
 
+    # float32 GEMMs in two processes may differ in the last bit (BLAS kernels depend on buffer alignment), so the
+    # runs agree to rounding; a resume that lost the optimiser, schedule or RNG state would differ far more
     whole, _ = load_model(tmp_path / "whole" / "model.pt")
     resumed, _ = load_model(tmp_path / "killed" / "model.pt")
     for key, value in whole.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
-    history = lambda d: [{k: v for k, v in h.items() if k != "time_s"} for h in json.loads((tmp_path / d / "metrics.json").read_text())["history"]]  # noqa: E731
-    assert history("killed") == history("whole")
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+    killed_history, whole_history = (json.loads((tmp_path / d / "metrics.json").read_text())["history"] for d in ("killed", "whole"))
+    assert len(killed_history) == len(whole_history)
+    for k, w in zip(killed_history, whole_history):
+        assert k.pop("val_spike_rates") == pytest.approx(w.pop("val_spike_rates"), rel=1e-5)
+        assert {n: v for n, v in k.items() if n != "time_s"} == pytest.approx({n: v for n, v in w.items() if n != "time_s"}, rel=1e-5)
