@@ -5,7 +5,9 @@
     python benchmarks/paper/run.py --set full --device cuda            # the paper's sizes (GPU)
 
 Each run trains ``<set>/<name>.toml`` with [training] seed replaced by the run's seed (the data seed,
-hence the held-out test set, stays the config's) into ``<out>/<set>/<name>/seed<k>``; runs resume
+hence the held-out test set, stays the config's) into ``<out>/<set>/<name>/seed<k>``. A config with
+[warm_start] fine-tunes the model of another config: ``{seed}`` in its model path becomes the run's seed,
+such configs run after the others, and their training time includes the warm-start model's. Runs resume
 from their checkpoints, so a killed sweep continues where it stopped. Writes ``results.json`` (every
 run's test metrics and training time, merged with earlier sweeps) and ``results.md`` (mean and spread over seeds next to the
 paper's numbers) into ``<out>/<set>``.
@@ -18,6 +20,7 @@ import json
 import os
 import statistics
 import sys
+import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -37,6 +40,8 @@ PAPER = {
     "iso_slstm_recipe": _PAPER_SLSTM,
     "iso_slstm_skip": _PAPER_SLSTM,
     "iso_slstm_skip_lastw": _PAPER_SLSTM,
+    "iso_slstm_skip_lastw02": _PAPER_SLSTM,
+    "iso_slstm_skip_lastw02_rel": _PAPER_SLSTM,
     "iso_slstm_authors": _PAPER_SLSTM,
     "iso_lstm_recipe": _PAPER_LSTM,
     "ro_rlif": _PAPER_RO,
@@ -56,10 +61,11 @@ COLUMNS = [
 def run_one(config_path: Path, seed: int, out_dir: Path, device: str | None, threads: int) -> dict:
     """Train one config with one seed (resuming if a checkpoint exists); return its result row."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    from femsnn.train.config import load_train_config
+    from femsnn.train.artifact import load_model
+    from femsnn.train.config import parse_train_config
     from femsnn.train.workflow import run_training
 
-    config = load_train_config(config_path)
+    config = parse_train_config(tomllib.loads(config_path.read_text().replace("{seed}", str(seed))), base_dir=config_path.parent)
     training = {"seed": seed, "threads": threads, "progress": False} | ({"device": device} if device else {})
     config = config.model_copy(
         update={
@@ -68,11 +74,12 @@ def run_one(config_path: Path, seed: int, out_dir: Path, device: str | None, thr
         }
     )
     run = run_training(config)
+    before = 0.0 if config.warm_start is None else load_model(config.warm_start.model)[1].training["train_time_s"]
     return {
         "config": config_path.stem,
         "seed": seed,
         "test": run.metrics["test"],
-        "train_time_s": run.metrics["train_time_s"],
+        "train_time_s": before + run.metrics["train_time_s"],
         "epochs_run": run.metrics["epochs_run"],
         "best_epoch": run.metrics["best_epoch"],
         "parameters": run.metrics["parameters"],
@@ -128,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         configs = [c for c in configs if c.stem in args.only]
     out = args.out / args.set
     tasks = [(c, seed, out / c.stem / f"seed{seed}", args.device, args.threads) for c in configs for seed in args.seeds]
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(run_one, *zip(*tasks)))
+    rows = []
+    for stage in (False, True):  # warm-start configs after the runs they start from
+        batch = [t for t in tasks if ("warm_start" in tomllib.loads(t[0].read_text())) == stage]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            rows += list(pool.map(run_one, *zip(*batch))) if batch else []
     rows = merge(out / "results.json", rows)
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     table = summarise(rows)

@@ -19,6 +19,9 @@
 
     [output]
     dir = "runs/iso"             # relative paths are relative to the config file
+
+    [warm_start]                 # optional: start from a trained model of the same [model] and data features
+    model = "runs/iso/model.pt"  # (fine-tuning: its weights, normalisation and skip connection are kept)
 """
 
 from __future__ import annotations
@@ -80,6 +83,17 @@ class OutputSection(Strict):
         return _resolve(v, info)
 
 
+class WarmStart(Strict):
+    """``[warm_start]``: a model file to fine-tune instead of training from the seed's random weights."""
+
+    model: Path
+
+    @field_validator("model")
+    @classmethod
+    def _relative_to_config(cls, v: Path, info: ValidationInfo) -> Path:
+        return _resolve(v, info)
+
+
 class TrainConfig(Strict):
     """A whole ``femsnn train`` file."""
 
@@ -87,6 +101,7 @@ class TrainConfig(Strict):
     model: dict
     training: TrainingSettings = TrainingSettings()
     output: OutputSection
+    warm_start: WarmStart | None = None
 
     @field_validator("model")
     @classmethod

@@ -62,7 +62,10 @@ class TrainingSettings(Strict):
     warmup_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # one-cycle: share of steps spent warming up
     truncation: Count | None = None  # truncated BPTT window in steps (None: whole paths)
     clip_grad_norm: PositiveFloat | None = None
-    last_step_weight: NonNegativeFloat = 0.0  # loss = MSE(all steps) + weight * MSE(last step)
+    last_step_weight: NonNegativeFloat = 0.0  # loss = MSE(all steps) + weight * (last-step term)
+    last_step_loss: Literal["mse", "relative"] = "mse"  # last-step term: MSE, or squared error / (|y|^2 + floor^2)
+    relative_floor: PositiveFloat = 0.1  # standardised |y| below which "relative" stops growing its weight
+    increment_weight: NonNegativeFloat = 0.0  # loss += weight * MSE of the stress increments between steps (slopes)
     spike_rate_weight: NonNegativeFloat = 0.0  # loss += weight * mean over layers of (rate - target)^2
     spike_rate_target: Annotated[float, Field(ge=0, le=1)] = 0.0
     patience: Count | None = None  # early stopping: epochs without a better validation MSE
@@ -104,10 +107,12 @@ def train(
     *,
     checkpoint: str | Path | None = None,
     on_epoch: EpochCallback | None = None,
+    normalisation: Normalisation | None = None,
 ) -> TrainingResult:
     """Train net on data's train split, validating on its val split every epoch; resume from checkpoint if it exists.
 
     on_epoch(epoch, record) is called after each epoch's checkpoint is written (epochs count from 1).
+    normalisation: net is already trained with it (fine-tuning): it is kept, and so is net's skip connection.
     """
     configure_torch(settings.threads)
     device, dtype = _device(settings.device), getattr(torch, settings.dtype)
@@ -119,20 +124,21 @@ def train(
         )
     if settings.spike_rate_weight > 0 and not hasattr(net, "spikes"):
         raise ValueError(f"spike_rate_weight > 0 needs a spiking network, {type(net).__name__} has no spikes")
-    norm = Normalisation.fit(train_part.inputs, train_part.targets, settings.normalisation)
+    warm = normalisation is not None
+    norm = normalisation if warm else Normalisation.fit(train_part.inputs, train_part.targets, settings.normalisation)
     x_train, y_train = (_tensor(a, device, dtype) for a in (norm.encode_inputs(train_part.inputs), norm.encode_targets(train_part.targets)))
     x_val, y_val = (_tensor(a, device, dtype) for a in (norm.encode_inputs(val_part.inputs), norm.encode_targets(val_part.targets)))
 
     net.to(device=device, dtype=dtype)
     if getattr(net, "skip", None) is not None:
-        if settings.skip_init == "elastic":
+        if not warm and settings.skip_init == "elastic":
             elastic_skip(net.skip, norm, data.meta)
-        else:
+        elif not warm:
             fit_skip(net.skip, x_train, y_train)
         net.skip.requires_grad_(settings.skip_trainable)
     loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1])
     path = Path(checkpoint) if checkpoint is not None else None
-    fingerprint = _fingerprint(net, settings, data)
+    fingerprint = _fingerprint(net, settings, data, with_weights=warm)
     if path is not None and path.exists():
         loop.restore(_read_checkpoint(path, fingerprint))
 
@@ -198,7 +204,7 @@ class _Loop:
             else:
                 state = self.net.init_state(x.shape[0]) if state is None else {k: v.detach() for k, v in state.items()}
                 pred, state, rates = rollout(self.net, x[:, chunk], state, want_spikes)
-            loss = stress_loss(pred, y[:, chunk], s.last_step_weight, ends_path=chunk.stop == y.shape[1])
+            loss = stress_loss(pred, y[:, chunk], s, ends_path=chunk.stop == y.shape[1])
             if want_spikes:
                 loss = loss + s.spike_rate_weight * torch.stack([(r - s.spike_rate_target) ** 2 for r in rates.values()]).mean()
             self.optimizer.zero_grad(set_to_none=True)
@@ -300,11 +306,24 @@ def elastic_skip(skip: torch.nn.Linear, normalisation: Normalisation, meta: dict
     skip.bias.copy_(torch.as_tensor(bias))
 
 
-def stress_loss(prediction: torch.Tensor, target: torch.Tensor, last_step_weight: float, ends_path: bool = True) -> torch.Tensor:
-    """MSE over all steps and components, plus last_step_weight x the last step's MSE if the window ends the path."""
+def stress_loss(prediction: torch.Tensor, target: torch.Tensor, settings: TrainingSettings, ends_path: bool = True) -> torch.Tensor:
+    """MSE over all steps and components, plus last_step_weight x a last-step term if the window ends the path,
+    plus increment_weight x the MSE of the step-to-step stress increments (unloading stiffness, hardening slope).
+
+    The "relative" last-step term weighs each path's squared error by 1 / (|y|^2 + floor^2), the weighting of the
+    code metric (errors relative to the standardised label): small labels, such as the zero stress that ends an
+    elastic triangle path, count as much as large ones.
+    """
     loss = torch.nn.functional.mse_loss(prediction, target)
-    if last_step_weight > 0 and ends_path:
-        loss = loss + last_step_weight * torch.nn.functional.mse_loss(prediction[:, -1], target[:, -1])
+    if settings.last_step_weight > 0 and ends_path:
+        error = (prediction[:, -1] - target[:, -1]).square()
+        if settings.last_step_loss == "relative":
+            term = (error.sum(dim=-1) / (target[:, -1].square().sum(dim=-1) + settings.relative_floor**2)).mean()
+        else:
+            term = error.mean()
+        loss = loss + settings.last_step_weight * term
+    if settings.increment_weight > 0 and prediction.shape[1] > 1:
+        loss = loss + settings.increment_weight * torch.nn.functional.mse_loss(prediction.diff(dim=1), target.diff(dim=1))
     return loss
 
 
@@ -374,11 +393,15 @@ def _scheduler(optimizer: torch.optim.Optimizer, s: TrainingSettings, total_step
     return None
 
 
-def _fingerprint(net: Regressor, settings: TrainingSettings, data: Dataset) -> str:
-    """Hash of what makes a run: settings (not progress, threads, eval batch), architecture, parameter shapes, data."""
+def _fingerprint(net: Regressor, settings: TrainingSettings, data: Dataset, with_weights: bool = False) -> str:
+    """Hash of what makes a run: settings (not progress, threads, eval batch), architecture, parameter shapes, data,
+    and with_weights the starting weights (a fine-tuning run starts from a given model, not from the seed)."""
     h = hashlib.sha256()
     h.update(settings.model_dump_json(exclude={"progress", "threads", "eval_batch_size"}).encode())
     h.update(repr([(k, tuple(v.shape)) for k, v in net.state_dict().items()]).encode())
+    if with_weights:
+        for v in net.state_dict().values():
+            h.update(v.detach().cpu().double().numpy().tobytes())
     h.update(type(net).__name__.encode())
     for arr in (data.inputs, data.targets, data.split.astype("U5")):
         h.update(np.ascontiguousarray(arr).tobytes())

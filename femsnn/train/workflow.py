@@ -21,8 +21,8 @@ import torch
 
 from femsnn.runtime import configure_torch
 from femsnn.snn.base import Regressor
-from femsnn.snn.networks import build_regressor
-from femsnn.train.artifact import Artifact, git_commit, load_model, save_model
+from femsnn.snn.networks import build_regressor, regressor_spec
+from femsnn.train.artifact import Artifact, ModelFileError, git_commit, load_model, save_model
 from femsnn.train.config import DataFile, TrainConfig, load_train_config
 from femsnn.train.data import Dataset, DatasetFileError, concatenate, generate
 from femsnn.train.harness import TrainingResult, predict, train
@@ -54,8 +54,12 @@ def run_training(config: TrainConfig, *, restart: bool = False) -> TrainingRun:
         data.save(out / "dataset.npz")
 
     torch.manual_seed(settings.seed)
-    net = build_regressor({**config.model, "n_inputs": data.inputs.shape[2], "n_outputs": data.targets.shape[2]})
-    result = train(net, data, settings, checkpoint=checkpoint)
+    spec = {**config.model, "n_inputs": data.inputs.shape[2], "n_outputs": data.targets.shape[2]}
+    if config.warm_start is None:
+        result = train(build_regressor(spec), data, settings, checkpoint=checkpoint)
+    else:
+        net, start = warm_start_model(config.warm_start.model, spec, data)
+        result = train(net, data, settings, checkpoint=checkpoint, normalisation=start.normalisation)
 
     splits = {name: evaluate_split(result.net, result.normalisation, data, name, batch=settings.eval_batch_size) for name in ("val", "test")}
     metrics = {
@@ -73,6 +77,20 @@ def run_training(config: TrainConfig, *, restart: bool = False) -> TrainingRun:
     plot_learning_curve(result.history, out / "learning_curve.png", result.best_epoch)
     _plot_split(splits["test"], data.part("test"), out / "test_paths.png", out / "test_path_errors.png", config.output.plot_samples)
     return TrainingRun(out, model_path, metrics)
+
+
+def warm_start_model(path: Path, spec: dict, data: Dataset) -> tuple[Regressor, Artifact]:
+    """The model to fine-tune, checked against the configured architecture and the data (clear errors before work)."""
+    net, artifact = load_model(path)
+    wanted = regressor_spec(build_regressor(spec))
+    if artifact.spec != wanted:
+        differ = sorted(k for k in set(wanted) | set(artifact.spec) if wanted.get(k) != artifact.spec.get(k))
+        raise ModelFileError(f"{path}: warm-start model differs from [model] in {differ}")
+    artifact.check_stress_state(data.stress_state)
+    if artifact.input_features != data.input_features or artifact.target_names != tuple(data.meta["target_names"]):
+        raise ModelFileError(f"{path}: warm-start model maps {list(artifact.input_features)} -> {list(artifact.target_names)}, "
+                             f"the data {list(data.input_features)} -> {data.meta['target_names']}")
+    return net, artifact
 
 
 def run_training_from_file(path: str | Path, *, restart: bool = False) -> TrainingRun:
@@ -136,11 +154,18 @@ def _artifact(config: TrainConfig, data: Dataset, result: TrainingResult, metric
         "best_epoch": result.best_epoch,
         "train_time_s": result.train_time_s,
         "metrics": {"val": metrics["val"], "test": metrics["test"]},
+        "warm_start": None if config.warm_start is None else _warm_start_provenance(config.warm_start.model),
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return Artifact.describe(result.net, result.normalisation, data.meta, training)
+
+
+def _warm_start_provenance(path: Path) -> dict:
+    """Which model a fine-tuning run started from, and that model's own training time and provenance."""
+    training = load_model(path)[1].training
+    return {"model": str(path), "train_time_s": training.get("train_time_s"), "config": training.get("config")}
 
 
 def _plot_split(result: dict, part: Dataset, paths_png: Path, errors_png: Path, samples: int) -> None:

@@ -146,9 +146,27 @@ def test_network_and_data_sizes_must_agree(tiny_data):
 def test_last_step_weight_adds_the_last_steps_mse():
     prediction = torch.tensor([[[1.0], [2.0], [3.0]]])
     target = torch.tensor([[[1.0], [1.0], [1.0]]])
-    assert stress_loss(prediction, target, 0.0).item() == pytest.approx(5 / 3)
-    assert stress_loss(prediction, target, 2.0).item() == pytest.approx(5 / 3 + 2 * 4)
-    assert stress_loss(prediction, target, 2.0, ends_path=False).item() == pytest.approx(5 / 3)
+    weighted = TrainingSettings(last_step_weight=2.0)
+    assert stress_loss(prediction, target, TrainingSettings()).item() == pytest.approx(5 / 3)
+    assert stress_loss(prediction, target, weighted).item() == pytest.approx(5 / 3 + 2 * 4)
+    assert stress_loss(prediction, target, weighted, ends_path=False).item() == pytest.approx(5 / 3)
+
+
+def test_increment_weight_adds_the_mse_of_stress_increments():
+    prediction = torch.tensor([[[1.0], [3.0], [4.0]]])
+    target = torch.tensor([[[1.0], [2.0], [4.0]]])  # increments 2, 1 against 1, 2
+    settings = TrainingSettings(increment_weight=3.0)
+    assert stress_loss(prediction, target, settings).item() == pytest.approx(1 / 3 + 3 * 1.0)
+
+
+def test_relative_last_step_loss_weighs_errors_by_the_label():
+    prediction = torch.tensor([[[1.0, 0.0], [3.0, 4.0]], [[0.0, 0.0], [0.5, 0.0]]])
+    target = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    target[0, 1] = torch.tensor([3.0, 0.0])  # error 4 on a label of norm 3; path 2: error 0.5 on a zero label
+    settings = TrainingSettings(last_step_weight=1.0, last_step_loss="relative", relative_floor=0.5)
+    mse = torch.nn.functional.mse_loss(prediction, target).item()
+    expected = mse + (16 / (9 + 0.25) + 0.25 / 0.25) / 2
+    assert stress_loss(prediction, target, settings).item() == pytest.approx(expected)
 
 
 def test_early_stopping_keeps_the_best_epoch(monkeypatch, tiny_data, tiny_net):

@@ -138,3 +138,31 @@ def test_killed_training_process_resumes_to_the_uninterrupted_result(tmp_path):
     for k, w in zip(killed_history, whole_history):
         assert k.pop("val_spike_rates") == pytest.approx(w.pop("val_spike_rates"), rel=1e-5)
         assert {n: v for n, v in k.items() if n != "time_s"} == pytest.approx({n: v for n, v in w.items() if n != "time_s"}, rel=1e-5)
+
+
+def test_warm_start_continues_from_the_model_and_refuses_another_architecture(tmp_path):
+    base_cfg = config(tmp_path, "base")
+    base_cfg.write_text(base_cfg.read_text().replace("population = 4", "population = 4\nskip = true"))
+    base = run_training_from_file(base_cfg)
+    fine_text = base_cfg.read_text().replace('dir = "base"', 'dir = "fine"').replace("learning_rate = 1e-2", "learning_rate = 1e-12")
+    fine_text += '\n[warm_start]\nmodel = "base/model.pt"\n'
+    fine_cfg = tmp_path / "fine.toml"
+    fine_cfg.write_text(fine_text.replace("epochs = 2", "epochs = 1"))
+    fine = run_training_from_file(fine_cfg)
+
+    start_net, start = load_model(base.model_path)
+    net, artifact = load_model(fine.model_path)
+    data = Dataset.load(fine.output_dir / "dataset.npz").part("test")
+    x = torch.as_tensor(start.normalisation.encode_inputs(data.inputs), dtype=torch.float32)
+    # a negligible learning rate: the fine-tuned model is the start model (weights, skip and normalisation kept)
+    torch.testing.assert_close(net(x), start_net(x), rtol=1e-5, atol=1e-5)
+    assert artifact.normalisation.to_arrays().keys() == start.normalisation.to_arrays().keys()
+    for k, v in start.normalisation.to_arrays().items():
+        assert (artifact.normalisation.to_arrays()[k] == v).all()
+    assert artifact.training["warm_start"]["model"].endswith("base/model.pt")
+    assert artifact.training["warm_start"]["train_time_s"] == pytest.approx(base.metrics["train_time_s"])
+
+    other = tmp_path / "other.toml"
+    other.write_text(fine_text.replace("hidden = [8, 8]", "hidden = [8, 4]").replace('dir = "fine"', 'dir = "other"'))
+    with pytest.raises(ValueError, match=r"differs from \[model\] in \['hidden"):
+        run_training_from_file(other)
