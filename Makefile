@@ -33,8 +33,8 @@ demo: venv
 	$(VENV)/bin/femsnn simulate examples/cylinder/reference.toml
 	-$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 
-# reproduce the shipped surrogate from the repository configs: harvest FE paths, train (from scratch),
-# ship the model, evaluate it on the harvest's test programs and on the cylinder comparison
+# reproduce the shipped surrogates from the repository configs: harvest FE paths, train both (from scratch),
+# ship the models, evaluate them on the harvest's test programs, on the cylinder and on the cyclic plate
 SURROGATE_RUN := runs/surrogate
 surrogate: venv
 	$(VENV)/bin/femsnn harvest examples/surrogate/harvest.toml
@@ -43,7 +43,11 @@ surrogate: venv
 	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/evaluate
 	$(VENV)/bin/femsnn energy femsnn/models/cylinder_j2_plane_strain.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/energy
 	cp $(SURROGATE_RUN)/energy/energy.json femsnn/models/cylinder_j2_plane_strain.energy.json
+	$(VENV)/bin/femsnn train examples/surrogate/train_cyclic.toml --restart
+	cp $(SURROGATE_RUN)/train_cyclic/model.pt femsnn/models/cylinder_j2_plane_strain_cyclic.pt
+	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain_cyclic.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/evaluate_cyclic
 	-$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
+	$(VENV)/bin/femsnn compare examples/plate_cyclic/compare.toml
 
 test: venv lava-venv
 	$(PY) -m pytest -q -m "not mpi" tests

@@ -40,7 +40,7 @@ def configured(model: Path, tangent: str | None, directory: Path, size: str | fl
         update={
             "spiking": spiking,
             "output": output,
-            "spiking_solver": spiking_solver or {},
+            "spiking_solver": {**config.spiking_solver, **(spiking_solver or {})},
             "mesh": config.mesh.model_copy(update={"size": size}),
         }
     )
