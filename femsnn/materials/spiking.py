@@ -390,12 +390,26 @@ class SpikingMaterial(Material):
         )
 
     def validation_paths(self, n_paths: int) -> np.ndarray:
-        """The first n_paths validation strain paths (P, T, n) of the generator the model was trained with."""
-        settings = (self.artifact.data or {}).get("generator")
-        if not settings:
-            raise MaterialInputError("the model file records no data generator; pass strain_paths")
+        """The first n_paths validation strain paths (P, T, n) of the generator the model was trained with.
+
+        A model trained on a dataset file alone (e.g. harvested FE paths) records no generator: then random
+        strain walks labelled by the J2 material it was trained for, in its stress state.
+        """
+        settings = (self.artifact.data or {}).get("generator") or self._j2_walks()
         parsed = TypeAdapter(GeneratorSettings).validate_python({**settings, "n_train": 1, "n_val": n_paths, "n_test": 1})
         return generate(parsed).part("val").strain
+
+    def _j2_walks(self) -> dict:
+        """Generator settings of J2 random walks for the model's own J2 material (an error for any other)."""
+        material = self.artifact.material or {}
+        if material.get("type") != "J2Plasticity" or self.artifact.stress_state not in ("3d", "plane_strain"):
+            raise MaterialInputError(
+                "the model file records no data generator and no J2 material to probe its stress with; pass "
+                "strain_paths (or give the FE solver a numeric stress_tolerance in MPa)"
+            )
+        constants = {k: material[k] for k in ("E", "nu", "sigma_y", "H_iso", "H_kin")}
+        return {"generator": "j2_random_walk", "stress_state": self.artifact.stress_state,
+                "material": {"type": "j2", **constants}, "increments": self.increments}
 
 
 def check_conventions(artifact: Artifact, units: str) -> None:

@@ -379,6 +379,21 @@ def test_validation_paths_are_those_of_the_training_generator(model):
     np.testing.assert_array_equal(material.validation_paths(4), walks().part("val").strain[:4])
 
 
+def test_validation_paths_without_a_generator_are_walks_of_the_trained_j2_material(tmp_path):
+    harvested = {"generator": None, "source": "harvest.npz"}
+    path = saved_model(tmp_path, hidden=(8,))[0]
+    material = SpikingMaterial(path)
+    object.__setattr__(material.artifact, "data", harvested)  # as a model trained on a dataset file alone
+    paths = material.validation_paths(3)
+    settings = J2RandomWalkSettings(generator="j2_random_walk", stress_state="plane_strain", n_train=1, n_val=3, n_test=1,
+                                    increments=True)  # the default material, which labelled the model's walks
+    np.testing.assert_array_equal(paths, generate(settings).part("val").strain)
+    assert material.stress_resolution(perturbations=(1e-6,), n_paths=2).resolution >= 0
+    object.__setattr__(material.artifact, "material", {"type": "RambergOsgood", "E": 1.0})
+    with pytest.raises(MaterialInputError, match="no data generator and no J2 material"):
+        material.validation_paths(3)
+
+
 def test_registry_builds_a_spiking_material(model):
     path = model[0]
     config = parse_material_config({"type": "spiking", "model": path.name, "tangent": "secant", "dtype": "float32"}, base_dir=path.parent)
