@@ -6,8 +6,9 @@
 
 Each run trains ``<set>/<name>.toml`` with [training] seed replaced by the run's seed (the data seed,
 hence the held-out test set, stays the config's) into ``<out>/<set>/<name>/seed<k>``. A config with
-[warm_start] fine-tunes the model of another config: ``{seed}`` in its model path becomes the run's seed,
-such configs run after the others, and their training time includes the warm-start model's. Runs resume
+[warm_start] fine-tunes the model of another config: ``{out}`` and ``{seed}`` in its model path become the
+set's results folder and the run's seed, such configs run after the others, and their training time includes
+the warm-start model's. Runs resume
 from their checkpoints, so a killed sweep continues where it stopped. Writes ``results.json`` (every
 run's test metrics and training time, merged with earlier sweeps) and ``results.md`` (mean and spread over seeds next to the
 paper's numbers) into ``<out>/<set>``.
@@ -65,7 +66,8 @@ def run_one(config_path: Path, seed: int, out_dir: Path, device: str | None, thr
     from femsnn.train.config import parse_train_config
     from femsnn.train.workflow import run_training
 
-    config = parse_train_config(tomllib.loads(config_path.read_text().replace("{seed}", str(seed))), base_dir=config_path.parent)
+    text = config_path.read_text().replace("{seed}", str(seed)).replace("{out}", out_dir.parents[1].as_posix())
+    config = parse_train_config(tomllib.loads(text), base_dir=config_path.parent)
     training = {"seed": seed, "threads": threads, "progress": False} | ({"device": device} if device else {})
     config = config.model_copy(
         update={
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown configs {sorted(unknown)}; {args.set} has {[c.stem for c in configs]}")
         configs = [c for c in configs if c.stem in args.only]
-    out = args.out / args.set
+    out = (args.out / args.set).resolve()
     tasks = [(c, seed, out / c.stem / f"seed{seed}", args.device, args.threads) for c in configs for seed in args.seeds]
     rows = []
     for stage in (False, True):  # warm-start configs after the runs they start from
