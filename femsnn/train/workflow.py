@@ -45,6 +45,8 @@ def run_training(config: TrainConfig, *, restart: bool = False) -> TrainingRun:
     settings = config.training
     configure_torch(settings.threads)
     data = _load_data(config)
+    spec = {**config.model, "n_inputs": data.inputs.shape[2], "n_outputs": data.targets.shape[2]}
+    start = None if config.warm_start is None else warm_start_model(config.warm_start.model, spec, data)
     out = config.output.dir
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.pt"
@@ -54,12 +56,10 @@ def run_training(config: TrainConfig, *, restart: bool = False) -> TrainingRun:
         data.save(out / "dataset.npz")
 
     torch.manual_seed(settings.seed)
-    spec = {**config.model, "n_inputs": data.inputs.shape[2], "n_outputs": data.targets.shape[2]}
-    if config.warm_start is None:
+    if start is None:
         result = train(build_regressor(spec), data, settings, checkpoint=checkpoint)
     else:
-        net, start = warm_start_model(config.warm_start.model, spec, data)
-        result = train(net, data, settings, checkpoint=checkpoint, normalisation=start.normalisation)
+        result = train(start[0], data, settings, checkpoint=checkpoint, normalisation=start[1].normalisation)
 
     splits = {name: evaluate_split(result.net, result.normalisation, data, name, batch=settings.eval_batch_size) for name in ("val", "test")}
     metrics = {

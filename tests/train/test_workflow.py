@@ -166,3 +166,4 @@ def test_warm_start_continues_from_the_model_and_refuses_another_architecture(tm
     other.write_text(fine_text.replace("hidden = [8, 8]", "hidden = [8, 4]").replace('dir = "fine"', 'dir = "other"'))
     with pytest.raises(ValueError, match=r"differs from \[model\] in \['hidden"):
         run_training_from_file(other)
+    assert not (tmp_path / "other").exists()  # refused before any output
