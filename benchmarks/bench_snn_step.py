@@ -100,22 +100,13 @@ def main() -> None:
             batch = int(size)
             x = torch.randn(batch, args.inputs, dtype=dtype)
 
-            def inference() -> Callable[[], None]:
-                with torch.inference_mode():
-                    state = net.step(x, net.step(x, net.init_state(batch))[1])[1]  # a state away from rest
-
-                def run() -> None:
-                    with torch.inference_mode():
-                        net.step(x, state)
-
-                return run
-
-            def differentiable() -> Callable[[], None]:
+            def spiking_step(mode: Callable[[], object]) -> Callable[[], None]:
+                """One SLSTM step from a state away from rest, under mode (inference_mode: inference path)."""
                 with torch.inference_mode():
                     state = net.step(x, net.step(x, net.init_state(batch))[1])[1]
 
                 def run() -> None:
-                    with torch.no_grad():
+                    with mode():
                         net.step(x, state)
 
                 return run
@@ -139,10 +130,10 @@ def main() -> None:
 
                 return run
 
-            setups = {"inference": inference, "lstm": lstm_step, "gemm": lambda: gemm_run(gemm_shapes(net, batch), dtype)}
+            setups = {"inference": lambda: spiking_step(torch.inference_mode), "lstm": lstm_step, "gemm": lambda: gemm_run(gemm_shapes(net, batch), dtype)}
             difference = float("nan")
             if batch <= REFERENCE_MAX:
-                setups |= {"reference": differentiable, "lstm reg": lstm_regressor_step}
+                setups |= {"reference": lambda: spiking_step(torch.no_grad), "lstm reg": lstm_regressor_step}
                 with torch.inference_mode():
                     state = net.step(x, net.init_state(batch))[1]
                     reference = net.step(x, state)[0]

@@ -130,12 +130,14 @@ def train(
     x_val, y_val = (_tensor(a, device, dtype) for a in (norm.encode_inputs(val_part.inputs), norm.encode_targets(val_part.targets)))
 
     net.to(device=device, dtype=dtype)
-    if getattr(net, "skip", None) is not None:
-        if not warm and settings.skip_init == "elastic":
-            elastic_skip(net.skip, norm, data.meta)
-        elif not warm:
-            fit_skip(net.skip, x_train, y_train)
-        net.skip.requires_grad_(settings.skip_trainable)
+    skip = getattr(net, "skip", None)
+    if skip is not None and not warm:  # a network being fine-tuned keeps its own
+        if settings.skip_init == "elastic":
+            elastic_skip(skip, norm, data.meta)
+        else:
+            fit_skip(skip, x_train, y_train)
+    if skip is not None:
+        skip.requires_grad_(settings.skip_trainable)
     loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1])
     path = Path(checkpoint) if checkpoint is not None else None
     fingerprint = _fingerprint(net, settings, data, with_weights=warm)

@@ -72,7 +72,7 @@ def run_training(config: TrainConfig, *, restart: bool = False) -> TrainingRun:
         "parameters": sum(p.numel() for p in result.net.parameters()),
         "history": result.history,
     }
-    model_path = save_model(out / "model.pt", result.net, _artifact(config, data, result, metrics))
+    model_path = save_model(out / "model.pt", result.net, _artifact(config, data, result, metrics, None if start is None else start[1]))
     _write_json(out / "metrics.json", metrics)
     plot_learning_curve(result.history, out / "learning_curve.png", result.best_epoch)
     _plot_split(splits["test"], data.part("test"), out / "test_paths.png", out / "test_path_errors.png", config.output.plot_samples)
@@ -145,8 +145,13 @@ def _load_data(config: TrainConfig) -> Dataset:
     return generate(config.data)
 
 
-def _artifact(config: TrainConfig, data: Dataset, result: TrainingResult, metrics: dict) -> Artifact:
-    """Artefact description with training provenance."""
+def _artifact(config: TrainConfig, data: Dataset, result: TrainingResult, metrics: dict, start: Artifact | None) -> Artifact:
+    """Artefact description with training provenance (start: the warm-start model's artefact, if any)."""
+    warm_start = None if start is None else {
+        "model": str(config.warm_start.model),
+        "train_time_s": start.training.get("train_time_s"),
+        "config": start.training.get("config"),
+    }
     training = {
         "config": config.model_dump(mode="json"),
         "seed": config.training.seed,
@@ -154,18 +159,12 @@ def _artifact(config: TrainConfig, data: Dataset, result: TrainingResult, metric
         "best_epoch": result.best_epoch,
         "train_time_s": result.train_time_s,
         "metrics": {"val": metrics["val"], "test": metrics["test"]},
-        "warm_start": None if config.warm_start is None else _warm_start_provenance(config.warm_start.model),
+        "warm_start": warm_start,
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return Artifact.describe(result.net, result.normalisation, data.meta, training)
-
-
-def _warm_start_provenance(path: Path) -> dict:
-    """Which model a fine-tuning run started from, and that model's own training time and provenance."""
-    training = load_model(path)[1].training
-    return {"model": str(path), "train_time_s": training.get("train_time_s"), "config": training.get("config")}
 
 
 def _plot_split(result: dict, part: Dataset, paths_png: Path, errors_png: Path, samples: int) -> None:
