@@ -126,6 +126,22 @@ def test_examples_are_valid_configs(path):
     assert config.simulation("spiking").output.directory == config.output.directory / "spiking"
 
 
+@pytest.mark.slow
+def test_shipped_surrogate_completes_the_cylinder_program(tmp_path):
+    """The example's settings (bounded tangent, Newton cap) on the coarse mesh: every load step converges, also
+    past q_lim where the network needs tens of iterations, and the curve follows J2 up to 0.99 q_lim."""
+    config = load_config(EXAMPLES[[p.parent.name for p in EXAMPLES].index("cylinder")], CompareConfig)
+    config = config.model_copy(update={
+        "mesh": config.mesh.model_copy(update={"size": "coarse"}),
+        "output": config.output.model_copy(update={"directory": tmp_path, "fields": False, "plot": False, "progress": False}),
+    })
+    result = run_comparison(config)
+    assert result.completed, result.summary["errors"]
+    steps = result.summary["steps"]
+    assert len(steps) == 19 and all(s["converged_spiking"] for s in steps)
+    assert max(s["curve_error"] for s in steps if s["load_factor"] < 1.0) < 0.01
+
+
 def test_command_line_reports_bad_configs_without_a_traceback(tmp_path, model):
     from typer.testing import CliRunner
 
