@@ -113,6 +113,21 @@ def evaluate(
 
 
 @app.command()
+def ensemble(
+    models: list[Path] = typer.Argument(..., help="two or more spiking model files trained on the same data (e.g. other seeds)"),
+    out: Path = typer.Option(..., "--out", help="the ensemble's model file"),
+) -> None:
+    """Combine models into one whose stress is the mean of theirs (for evaluate, the spiking material, [warm_start])."""
+    from femsnn.train.artifact import combine_models, save_model
+
+    try:
+        net, artifact = combine_models(models)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"ensemble of {len(models)} models: {save_model(out, net, artifact)}")
+
+
+@app.command()
 def offload(
     model: Path = typer.Argument(..., help="spiking model file written by femsnn train"),
     data: Path = typer.Argument(..., help="dataset .npz (femsnn.train.data format)"),

@@ -58,7 +58,8 @@ class LavaSpikingMaterial(SpikingMaterial):
             raise MaterialInputError(f"a Lava-run network gives no derivative: tangent must be 'elastic' or 'secant', got {tangent!r}")
         super().__init__(model, stress_state, dtype=torch.float64, tangent=tangent, units=units, min_ratio=min_ratio)
         if not isinstance(self.net, SpikingRegressor):
-            raise MaterialInputError(f"only spiking networks run on Lava, the model is a {type(self.net).__name__}")
+            raise MaterialInputError(f"only single spiking networks run on Lava, the model is a {type(self.net).__name__} "
+                                     "(an ensemble: run its members, listed in its training.ensemble_of)")
         self._folder = tempfile.TemporaryDirectory(prefix="femsnn-lava-")
         network = export_regressor(self.net, Path(self._folder.name) / "network.npz", self.artifact.normalisation)
         self.worker = LavaWorker(network, backend=backend, timeout=timeout, state_io=True)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from femsnn.loihi.export import export_regressor
 from femsnn.loihi.worker import Backend, LavaWorker
-from femsnn.snn.networks import SpikingRegressor
+from femsnn.snn.networks import EnsembleRegressor, SpikingRegressor
 from femsnn.train.artifact import Artifact
 from femsnn.train.data import Dataset
 from femsnn.train.harness import predict
@@ -81,7 +81,8 @@ def spiking_model_and_data(model_path: str | Path, data_path: str | Path, purpos
     """:func:`~femsnn.train.workflow.load_model_and_data` for a spiking model; ValueError naming purpose otherwise."""
     net, artifact, data = load_model_and_data(model_path, data_path)
     if not isinstance(net, SpikingRegressor):
-        raise ValueError(f"{model_path}: {purpose} needs a spiking model, this one is {type(net).__name__}")
+        hint = " (an ensemble runs as its members: the model files in its training.ensemble_of)" if isinstance(net, EnsembleRegressor) else ""
+        raise ValueError(f"{model_path}: {purpose} needs a single spiking model, this one is {type(net).__name__}{hint}")
     return net, artifact, data
 
 

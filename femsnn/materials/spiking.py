@@ -102,7 +102,6 @@ from femsnn.materials.tangents import (
     secant_tangent,
 )
 from femsnn.snn.base import Regressor, State
-from femsnn.snn.networks import SpikingRegressor
 from femsnn.train.artifact import Artifact, load_model
 from femsnn.train.data import STRAIN_FEATURES, GeneratorSettings, generate, strain_step_inputs
 
@@ -235,6 +234,16 @@ class SpikingMaterial(Material):
             "trained_for": self.artifact.material,
         }
 
+    def diagnostics(self, history: History) -> dict[str, np.ndarray]:
+        """Per point, the share of each spiking layer's neurons that spiked in the step that produced history
+        (``spike_rate_layer{i}``, ``spike_rate_member{k}_layer{i}`` for an ensemble; none for a network without
+        spikes). Read by ``femsnn compare``."""
+        if not hasattr(self.net, "spikes"):
+            return {}
+        with torch.inference_mode():
+            spikes = self.net.spikes({k: self._to_torch(np.asarray(history[k])) for k in self.net.state_spec})
+        return {f"spike_rate_{name.replace('.', '_')}": self._to_numpy(s.mean(dim=1)) for name, s in spikes.items()}
+
     def _update(self, strain: np.ndarray, history: History, dt: float, tangent: bool) -> MaterialResponse:
         n_points, n = strain.shape
         out = MaterialResponse(
@@ -310,9 +319,9 @@ class SpikingMaterial(Material):
 
         Points do not interact, so the gradient of an output summed over the batch is every point's own
         row; this was faster than vmap(jacrev) or forward-mode jvp over the inputs (module docstring).
-        A one-layer spiking network has its exact Jacobian in closed form: no autograd at all.
+        A one-layer spiking network (or an ensemble of them) has its exact Jacobian in closed form: no autograd at all.
         """
-        if isinstance(self.net, SpikingRegressor) and len(self.net.hidden) == 1:
+        if getattr(self.net, "exact_input_jacobian", False):
             return self.net.step_with_input_jacobian(x, state)
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():

@@ -34,12 +34,18 @@ Regressors (:mod:`femsnn.snn.networks`), subclasses of :class:`~femsnn.snn.base.
     ``regressor_spec(net) -> dict`` (JSON-able architecture) and ``build_regressor(spec) -> Regressor``
     (``ConfigError`` naming the bad key); ``SpikingRegressorSpec``, ``LSTMRegressorSpec``, ``RegressorSpec``
     (pydantic schemas, usable in config files).
+    ``EnsembleRegressor([SpikingRegressor, ...])``: modules ``member0``, ``member1``, ...; output = mean of the
+    members' outputs; state ``member{i}.<member state name>``; spec ``{"kind": "ensemble", "members": [...]}``
+    (``EnsembleRegressorSpec``). Model files of seeds trained on the same data combine with
+    :func:`femsnn.train.artifact.combine_models` (``femsnn ensemble``).
 """
 
 from femsnn.snn.base import Regressor, State, StatefulModule
 from femsnn.snn.decoder import MembraneDecoder
 from femsnn.snn.networks import (
     NEURONS,
+    EnsembleRegressor,
+    EnsembleRegressorSpec,
     LSTMRegressor,
     LSTMRegressorSpec,
     RegressorSpec,
@@ -54,6 +60,8 @@ from femsnn.snn.surrogate import spike
 __all__ = [
     "LIF",
     "NEURONS",
+    "EnsembleRegressor",
+    "EnsembleRegressorSpec",
     "RESETS",
     "RLIF",
     "SLSTM",

@@ -201,6 +201,11 @@ class SpikingRegressor(Regressor):
         """Per-layer spikes {``layer{i}``: (B, n_i)} of the step that produced state (for spike-rate monitoring)."""
         return {f"layer{i}": layer.spikes(substate(state, f"layer{i}")) for i, layer in enumerate(self.spiking_layers)}
 
+    @property
+    def exact_input_jacobian(self) -> bool:
+        """Whether :meth:`step_with_input_jacobian` applies (one spiking layer)."""
+        return len(self.hidden) == 1
+
     def step_with_input_jacobian(self, x: Tensor, state: State) -> tuple[Tensor, State, Tensor]:
         """Inference step and the exact d y / d x (B, n_outputs, n_inputs), without autograd, for ONE spiking layer.
 
@@ -284,6 +289,95 @@ class LSTMRegressor(Regressor):
         return h, c
 
 
+class EnsembleRegressor(Regressor):
+    """The mean output of independently trained spiking regressors ``member0``, ``member1``, ... (a population vote
+    across networks): one network whose state is the members' states side by side, ``member{i}.<name>``.
+
+    Members map the same inputs to the same outputs; trained with different seeds, their errors partly cancel.
+    """
+
+    def __init__(self, members: Sequence[SpikingRegressor]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+        if not all(isinstance(m, SpikingRegressor) for m in members):
+            raise ValueError(f"ensemble members must be spiking regressors, got {[type(m).__name__ for m in members]}")
+        sizes = {(m.n_inputs, m.n_outputs) for m in members}
+        if len(sizes) != 1:
+            raise ValueError(f"ensemble members must map the same inputs to the same outputs, got {sorted(sizes)}")
+        if len({id(m) for m in members}) != len(members):
+            raise ValueError("ensemble members must be distinct networks (the same one given twice)")
+        kinds = {(p.dtype, p.device) for m in members for p in m.parameters()}
+        if len(kinds) != 1:
+            raise ValueError(f"ensemble members must share dtype and device, got {sorted(map(str, kinds))}")
+        (self.n_inputs, self.n_outputs), = sizes
+        self.n_members = len(members)
+        for i, member in enumerate(members):
+            self.add_module(f"member{i}", member)
+        self._state_spec = {}
+        for i, member in enumerate(self.members):
+            self._state_spec.update({f"member{i}.{k}": shape for k, shape in member.state_spec.items()})
+
+    @property
+    def members(self) -> list[SpikingRegressor]:
+        """The member networks, in order."""
+        return [getattr(self, f"member{i}") for i in range(self.n_members)]
+
+    @property
+    def state_spec(self) -> dict[str, tuple[int, ...]]:
+        """Every member's state under ``member{i}.``."""
+        return dict(self._state_spec)
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One time step of every member; y is the mean of their outputs."""
+        check_step_input(x, state, self.n_inputs, self._state_spec)
+        outputs, new_state = [], {}
+        for i, member in enumerate(self.members):
+            y, member_state = member.step(x, substate(state, f"member{i}"))
+            outputs.append(y)
+            new_state.update(prefixed(member_state, f"member{i}"))
+        return torch.stack(outputs).mean(dim=0), new_state
+
+    def forward(self, x: Tensor, state: State | None = None) -> Tensor:
+        """Whole sequences: the mean of the members' forward passes."""
+        state = self.init_state(x.shape[0], x.device, x.dtype) if state is None else state
+        return torch.stack([m(x, substate(state, f"member{i}")) for i, m in enumerate(self.members)]).mean(dim=0)
+
+    def sequence(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """Whole sequences through every member's :meth:`SpikingRegressor.sequence`: mean output, final state, spikes."""
+        if x.ndim != 3 or x.shape[1] < 1 or x.shape[2] != self.n_inputs:
+            raise ValueError(f"input must have shape (B, T >= 1, {self.n_inputs}), got {tuple(x.shape)}")
+        state = self.init_state(x.shape[0], x.device, x.dtype) if state is None else state
+        check_step_input(x[:, 0], state, self.n_inputs, self._state_spec)
+        outputs, new_state, spikes = [], {}, {}
+        for i, member in enumerate(self.members):
+            y, member_state, member_spikes = member.sequence(x, substate(state, f"member{i}"))
+            outputs.append(y)
+            new_state.update(prefixed(member_state, f"member{i}"))
+            spikes.update(prefixed(member_spikes, f"member{i}"))
+        return torch.stack(outputs).mean(dim=0), new_state, spikes
+
+    def spikes(self, state: State) -> dict[str, Tensor]:
+        """Per-layer spikes of every member, ``member{i}.layer{j}``: (B, n_j)."""
+        return {k: v for i, m in enumerate(self.members) for k, v in prefixed(m.spikes(substate(state, f"member{i}")), f"member{i}").items()}
+
+    @property
+    def exact_input_jacobian(self) -> bool:
+        """Whether :meth:`step_with_input_jacobian` applies (every member has one spiking layer)."""
+        return all(m.exact_input_jacobian for m in self.members)
+
+    def step_with_input_jacobian(self, x: Tensor, state: State) -> tuple[Tensor, State, Tensor]:
+        """Inference step and the exact d y / d x: the mean of the members' (one spiking layer each; else ValueError)."""
+        check_step_input(x, state, self.n_inputs, self._state_spec)
+        outputs, jacobians, new_state = [], [], {}
+        for i, member in enumerate(self.members):
+            y, member_state, jacobian = member.step_with_input_jacobian(x, substate(state, f"member{i}"))
+            outputs.append(y)
+            jacobians.append(jacobian)
+            new_state.update(prefixed(member_state, f"member{i}"))
+        return torch.stack(outputs).mean(dim=0), new_state, torch.stack(jacobians).mean(dim=0)
+
+
 class SpikingRegressorSpec(Strict):
     """Architecture of a :class:`SpikingRegressor` (constructor arguments)."""
 
@@ -310,20 +404,30 @@ class LSTMRegressorSpec(Strict):
     skip: bool = False
 
 
+class EnsembleRegressorSpec(Strict):
+    """Architecture of an :class:`EnsembleRegressor`: its members' specs."""
+
+    kind: Literal["ensemble"] = "ensemble"
+    members: list[SpikingRegressorSpec] = Field(min_length=2)
+
+
 #: either architecture, told apart by ``kind`` (usable as a field of a config schema)
 RegressorSpec = Annotated[SpikingRegressorSpec | LSTMRegressorSpec, Field(discriminator="kind")]
-_SPECS: dict[str, type[Strict]] = {"spiking": SpikingRegressorSpec, "lstm": LSTMRegressorSpec}
+_SPECS: dict[str, type[Strict]] = {"spiking": SpikingRegressorSpec, "lstm": LSTMRegressorSpec, "ensemble": EnsembleRegressorSpec}
 _CLASSES: dict[str, type[Regressor]] = {"spiking": SpikingRegressor, "lstm": LSTMRegressor}
 
 
-def build_regressor(spec: Mapping | SpikingRegressorSpec | LSTMRegressorSpec) -> Regressor:
-    """A freshly initialised regressor from an architecture dict (``kind``: "spiking" or "lstm"); ConfigError if invalid."""
+def build_regressor(spec: Mapping | SpikingRegressorSpec | LSTMRegressorSpec | EnsembleRegressorSpec) -> Regressor:
+    """A freshly initialised regressor from an architecture dict (``kind``: "spiking", "lstm" or "ensemble");
+    ConfigError if invalid."""
     if isinstance(spec, Strict):
         spec = spec.model_dump()
     kind = spec.get("kind")
     if kind not in _SPECS:
         raise ConfigError(f"regressor spec: 'kind' must be one of {sorted(_SPECS)}, got {kind!r}")
     parsed = parse_config(dict(spec), _SPECS[kind], source="regressor spec")
+    if isinstance(parsed, EnsembleRegressorSpec):
+        return EnsembleRegressor([SpikingRegressor(**m.model_dump(exclude={"kind"})) for m in parsed.members])
     return _CLASSES[kind](**parsed.model_dump(exclude={"kind"}))
 
 
@@ -349,4 +453,6 @@ def regressor_spec(net: Regressor) -> dict:
             population=net.population,
             skip=net.skip is not None,
         ).model_dump()
+    if isinstance(net, EnsembleRegressor):
+        return EnsembleRegressorSpec(members=[regressor_spec(m) for m in net.members]).model_dump()
     raise TypeError(f"no architecture spec for {type(net).__name__}")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +31,7 @@ import torch
 
 import femsnn
 from femsnn.snn.base import Regressor
-from femsnn.snn.networks import build_regressor, regressor_spec
+from femsnn.snn.networks import EnsembleRegressor, SpikingRegressor, build_regressor, regressor_spec
 from femsnn.train.normalisation import Normalisation
 
 ARTIFACT_FORMAT = "femsnn-model"
@@ -144,6 +146,62 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Re
                              f"{len(artifact.input_names)} inputs and {len(artifact.target_names)} targets")
     net.to(device=torch.device(device)).eval()
     return net, artifact
+
+
+#: ensemble members' normalisations may differ by this share of each standard deviation (rounding, not other data)
+NORMALISATION_RTOL = 1e-9
+#: what the members of an ensemble must share: they run as one material on the same physical inputs
+_SHARED = ("stress_state", "input_features", "input_names", "target_names", "dtype", "material", "units", "strain_convention")
+
+
+def combine_models(paths: Sequence[str | Path]) -> tuple[EnsembleRegressor, Artifact]:
+    """One ensemble of the spiking models in paths (mean output); ModelFileError unless they share the
+    stress state, inputs, targets, dtype, material, units and normalisation (to NORMALISATION_RTOL)."""
+    if len(paths) < 2:
+        raise ModelFileError(f"an ensemble needs at least 2 model files, got {len(paths)}")
+    if len({Path(p).resolve() for p in paths}) != len(paths):
+        raise ModelFileError(f"the same model file is named twice in {[str(p) for p in paths]}")
+    loaded = [load_model(path) for path in paths]
+    first = loaded[0][1]
+    for path, (net, artifact) in zip(paths, loaded):
+        if not isinstance(net, SpikingRegressor):
+            raise ModelFileError(f"{path}: only spiking regressors can be ensemble members, this is a {type(net).__name__}")
+        differ = [name for name in _SHARED if getattr(artifact, name) != getattr(first, name)]
+        same_norm = _same_normalisation(artifact.normalisation, first.normalisation)
+        if differ or not same_norm:
+            raise ModelFileError(f"{path}: differs from {paths[0]} in {differ + ([] if same_norm else ['normalisation'])}; "
+                                 "ensemble members must be trained on the same data")
+    members = [
+        {"model": str(path), "seed": a.training.get("seed"), "train_time_s": total_train_time(a), "git_commit": a.training.get("git_commit")}
+        for path, (_, a) in zip(paths, loaded)
+    ]
+    net = EnsembleRegressor([n for n, _ in loaded])
+    times = [m["train_time_s"] for m in members]
+    training = {
+        "ensemble_of": members,
+        "train_time_s": None if None in times else sum(times),
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return net, replace(first, spec=regressor_spec(net), training=training)
+
+
+def _same_normalisation(a: Normalisation, b: Normalisation) -> bool:
+    """Same mode, and means and standard deviations equal to NORMALISATION_RTOL of the standard deviations (the
+    statistics of one dataset regenerated elsewhere differ in the last bits)."""
+    if a.mode != b.mode or (a.n_inputs, a.n_outputs) != (b.n_inputs, b.n_outputs):
+        return False
+    pairs = [(a.input_mean, b.input_mean, b.input_std), (a.input_std, b.input_std, b.input_std),
+             (a.target_mean, b.target_mean, b.target_std), (a.target_std, b.target_std, b.target_std)]
+    return all(np.all(np.abs(np.asarray(x) - np.asarray(y)) <= NORMALISATION_RTOL * np.asarray(scale)) for x, y, scale in pairs)
+
+
+def total_train_time(artifact: Artifact) -> float | None:
+    """Training time of a model including the model(s) it was fine-tuned from (seconds, summed), if recorded."""
+    own = artifact.training.get("train_time_s")
+    start = (artifact.training.get("warm_start") or {}).get("train_time_s") or 0.0
+    return None if own is None else own + start
 
 
 def git_commit() -> str | None:

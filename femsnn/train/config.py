@@ -84,13 +84,19 @@ class OutputSection(Strict):
 
 
 class WarmStart(Strict):
-    """``[warm_start]``: a model file to fine-tune instead of training from the seed's random weights."""
+    """``[warm_start]``: a model file to fine-tune instead of training from the seed's random weights, or a list of
+    two or more (e.g. seeds of one config) whose ensemble (``femsnn ensemble``) is fine-tuned as one network;
+    [model] is then each member's architecture."""
 
-    model: Path
+    model: Path | list[Path]
 
     @field_validator("model")
     @classmethod
-    def _relative_to_config(cls, v: Path, info: ValidationInfo) -> Path:
+    def _relative_to_config(cls, v: Path | list[Path], info: ValidationInfo) -> Path | list[Path]:
+        if isinstance(v, list):
+            if len(v) < 2:
+                raise ValueError(f"a list of warm-start models is an ensemble and needs at least 2, got {len(v)}")
+            return [_resolve(path, info) for path in v]
         return _resolve(v, info)
 
 
@@ -107,6 +113,9 @@ class TrainConfig(Strict):
     @classmethod
     def _valid_architecture(cls, v: dict) -> dict:
         """Check the architecture now (with placeholder sizes), so a typo fails before data generation."""
+        if v.get("kind") == "ensemble":
+            raise ValueError("an ensemble is not trained from scratch: train its members (e.g. other seeds), then combine "
+                             "their model files with femsnn ensemble, or fine-tune them as one with [warm_start] model = [...]")
         given = {"n_inputs", "n_outputs"} & set(v)
         if given:
             raise ValueError(f"{sorted(given)} are set by the data, remove them")

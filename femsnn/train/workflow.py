@@ -22,7 +22,15 @@ import torch
 from femsnn.runtime import configure_torch
 from femsnn.snn.base import Regressor
 from femsnn.snn.networks import build_regressor, regressor_spec
-from femsnn.train.artifact import Artifact, ModelFileError, git_commit, load_model, save_model
+from femsnn.train.artifact import (
+    Artifact,
+    ModelFileError,
+    combine_models,
+    git_commit,
+    load_model,
+    save_model,
+    total_train_time,
+)
 from femsnn.train.config import DataFile, TrainConfig, load_train_config
 from femsnn.train.data import Dataset, DatasetFileError, concatenate, generate
 from femsnn.train.harness import TrainingResult, predict, train
@@ -79,13 +87,15 @@ def run_training(config: TrainConfig, *, restart: bool = False) -> TrainingRun:
     return TrainingRun(out, model_path, metrics)
 
 
-def warm_start_model(path: Path, spec: dict, data: Dataset) -> tuple[Regressor, Artifact]:
-    """The model to fine-tune, checked against the configured architecture and the data (clear errors before work)."""
-    net, artifact = load_model(path)
+def warm_start_model(path: Path | list[Path], spec: dict, data: Dataset) -> tuple[Regressor, Artifact]:
+    """The model to fine-tune (a list of paths: their ensemble), checked against the configured architecture (of
+    every member) and the data: clear errors before work."""
+    net, artifact = combine_models(path) if isinstance(path, list) else load_model(path)
     wanted = regressor_spec(build_regressor(spec))
-    if artifact.spec != wanted:
-        differ = sorted(k for k in set(wanted) | set(artifact.spec) if wanted.get(k) != artifact.spec.get(k))
-        raise ModelFileError(f"{path}: warm-start model differs from [model] in {differ}")
+    for member in artifact.spec["members"] if isinstance(path, list) else [artifact.spec]:
+        if member != wanted:
+            differ = sorted(k for k in set(wanted) | set(member) if wanted.get(k) != member.get(k))
+            raise ModelFileError(f"{path}: warm-start model differs from [model] in {differ}")
     artifact.check_stress_state(data.stress_state)
     if artifact.input_features != data.input_features or artifact.target_names != tuple(data.meta["target_names"]):
         raise ModelFileError(f"{path}: warm-start model maps {list(artifact.input_features)} -> {list(artifact.target_names)}, "
@@ -147,10 +157,12 @@ def _load_data(config: TrainConfig) -> Dataset:
 
 def _artifact(config: TrainConfig, data: Dataset, result: TrainingResult, metrics: dict, start: Artifact | None) -> Artifact:
     """Artefact description with training provenance (start: the warm-start model's artefact, if any)."""
+    model = None if start is None else config.warm_start.model
     warm_start = None if start is None else {
-        "model": str(config.warm_start.model),
-        "train_time_s": start.training.get("train_time_s"),
+        "model": [str(p) for p in model] if isinstance(model, list) else str(model),
+        "train_time_s": total_train_time(start),
         "config": start.training.get("config"),
+        "ensemble_of": start.training.get("ensemble_of"),
     }
     training = {
         "config": config.model_dump(mode="json"),

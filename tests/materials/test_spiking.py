@@ -14,7 +14,7 @@ from femsnn.config import ConfigError
 from femsnn.materials import MaterialInputError, drive, elastic_stiffness, make_material, parse_material_config
 from femsnn.materials.base import MaterialResponse, history_width, pack_history, unpack_history
 from femsnn.materials.spiking import SpikingMaterial
-from femsnn.snn import LSTMRegressor, SpikingRegressor
+from femsnn.snn import EnsembleRegressor, LSTMRegressor, SpikingRegressor
 from femsnn.train.artifact import Artifact, ModelFileError, save_model
 from femsnn.train.data import (
     Dataset,
@@ -45,6 +45,8 @@ def network(kind: str, n_in: int, n_out: int, hidden: tuple[int, ...], dtype: to
     torch.manual_seed(seed)
     if kind == "lstm":
         return LSTMRegressor(n_in, n_out, hidden=hidden[0], layers=len(hidden), population=4).to(dtype)
+    if kind == "ensemble":
+        return EnsembleRegressor([network("spiking", n_in, n_out, hidden, dtype, seed + k) for k in range(2)])
     net = SpikingRegressor(n_in, n_out, "slstm", hidden, population=4).to(dtype)
     with torch.no_grad():
         for layer in net.spiking_layers:
@@ -201,7 +203,10 @@ def test_refuses_bad_history_dtype_or_chunk_size(model, option, value):
         SpikingMaterial(model[0], **{option: value})
 
 
-@pytest.mark.parametrize(("kind", "hidden", "increments"), [("spiking", (16, 16), True), ("spiking", (12,), False), ("lstm", (8, 8), True)])
+@pytest.mark.parametrize(
+    ("kind", "hidden", "increments"),
+    [("spiking", (16, 16), True), ("spiking", (12,), False), ("lstm", (8, 8), True), ("ensemble", (8, 8), True)],
+)
 def test_drive_equals_the_network_forward_pass_on_standardised_inputs(tmp_path, kind, hidden, increments):
     path, net, artifact = saved_model(tmp_path, kind=kind, hidden=hidden, increments=increments)
     paths = walks(increments).part("val").strain
@@ -236,7 +241,7 @@ def test_surrogate_tangent_equals_the_autograd_jacobian_of_each_point(tmp_path, 
         np.testing.assert_allclose(tangent[p], expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize(("kind", "hidden"), [("spiking", (16,)), ("lstm", (8, 8))])
+@pytest.mark.parametrize(("kind", "hidden"), [("spiking", (16,)), ("lstm", (8, 8)), ("ensemble", (16,))])
 def test_surrogate_tangent_of_a_smooth_network_equals_central_differences(tmp_path, kind, hidden):
     """One spiking layer: the decoder reads that layer's membrane, a smooth function of the current strain."""
     path, _, _ = saved_model(tmp_path, kind=kind, hidden=hidden)
@@ -433,3 +438,21 @@ def test_a_skip_connection_reaches_stress_and_tangent(tmp_path):
     np.testing.assert_allclose(response.stress, norm.decode_targets(linear), rtol=1e-12, atol=1e-9)
     fd = central_difference_tangent(material, strain, history, h=1e-6)
     assert relative_error(response.tangent[:, :, IN_PLANE], fd[:, :, IN_PLANE]).max() <= 1e-6
+
+
+def test_diagnostics_are_the_spike_rates_of_each_layer_at_each_point(tmp_path, model):
+    path, net, _ = model
+    material = SpikingMaterial(path, "plane_strain")
+    _, history = committed_state(material)
+    rates = material.diagnostics(history)
+    assert sorted(rates) == ["spike_rate_layer0", "spike_rate_layer1"]
+    for i, layer in enumerate(net.spiking_layers):
+        fired = history[f"layer{i}.membrane"] > layer.threshold.detach().numpy()
+        np.testing.assert_array_equal(rates[f"spike_rate_layer{i}"], fired.mean(axis=1))
+    assert 0 < rates["spike_rate_layer0"].mean() < 1  # the random network fires, not all the time
+    lstm_path, _, _ = saved_model(tmp_path, kind="lstm", hidden=(8, 8))
+    assert SpikingMaterial(lstm_path).diagnostics(history) == {}
+    ensemble_path, _, _ = saved_model(tmp_path, kind="ensemble")
+    ensemble = SpikingMaterial(ensemble_path, "plane_strain")
+    rates = ensemble.diagnostics(committed_state(ensemble)[1])
+    assert sorted(rates) == [f"spike_rate_member{k}_layer{i}" for k in range(2) for i in range(2)]

@@ -11,6 +11,7 @@ import torch
 from femsnn.config import ConfigError
 from femsnn.snn import networks
 from femsnn.snn.networks import (
+    EnsembleRegressor,
     LSTMRegressor,
     SpikingRegressor,
     build_regressor,
@@ -125,6 +126,7 @@ def test_spiking_regressor_matches_the_authors_architecture_in_snntorch(neuron, 
         lambda: SpikingRegressor(3, 2, neuron="slstm", hidden=[5, 4], population=3),
         lambda: SpikingRegressor(3, 2, neuron="rlif", hidden=[5, 4], population=3),
         lambda: LSTMRegressor(3, 2, hidden=6, layers=2, population=3),
+        lambda: EnsembleRegressor([SpikingRegressor(3, 2, "slstm", [5, 4], 3), SpikingRegressor(3, 2, "lif", [4], 2, skip=True)]),
     ],
 )
 def test_step_is_pure_and_forward_equals_looping_step(make):
@@ -201,6 +203,7 @@ def test_step_rejects_a_state_of_another_batch():
         lambda: LSTMRegressor(3, 2, hidden=6, layers=2, population=3),
         lambda: SpikingRegressor(3, 2, neuron="slstm", hidden=[4], population=3, skip=True),
         lambda: LSTMRegressor(3, 2, hidden=6, layers=2, population=3, skip=True),
+        lambda: EnsembleRegressor([SpikingRegressor(3, 2, "slstm", [4], 3), SpikingRegressor(3, 2, "slstm", [4, 4], 2)]),
     ],
 )
 def test_architecture_round_trips_through_json(make):
@@ -222,6 +225,8 @@ def test_architecture_round_trips_through_json(make):
         ({"kind": "spiking", "n_inputs": 1, "n_outputs": 1, "neuron": "lif", "hidden": [], "population": 2}, "hidden"),
         ({"kind": "lstm", "n_inputs": 1, "n_outputs": 1, "hidden": 4, "population": 2, "dropout": 0.1}, "dropout: unknown key"),
         ({"kind": "lstm", "n_inputs": 1, "n_outputs": 1, "hidden": 0, "population": 2}, "hidden"),
+        ({"kind": "ensemble", "members": [{"kind": "spiking", "n_inputs": 1, "n_outputs": 1, "neuron": "lif", "hidden": [4], "population": 2}]},
+         "members"),
     ],
 )
 def test_bad_specs_name_the_problem(spec, match):
@@ -310,3 +315,38 @@ def test_skip_adds_a_linear_map_of_the_input_on_every_path(make):
     with torch.inference_mode():
         fast, _ = net.step(x[:, 0], state)
     torch.testing.assert_close(fast, y, rtol=0, atol=1e-12)
+
+
+def test_ensemble_output_is_the_mean_of_its_members_with_their_states_side_by_side():
+    members = [randomised(SpikingRegressor(3, 2, "slstm", [6, 5], population=3)) for _ in range(3)]
+    ensemble = EnsembleRegressor(members)
+    assert list(ensemble.state_spec) == [f"member{i}.{k}" for i, m in enumerate(members) for k in m.state_spec]
+    x = torch.randn(B, T, 3, dtype=torch.float64)
+    expected = torch.stack([m(x) for m in members]).mean(dim=0)
+    torch.testing.assert_close(ensemble(x), expected, rtol=0, atol=1e-12)
+    y, state, spikes = ensemble.sequence(x)
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)
+    assert sorted(spikes) == sorted(f"member{i}.layer{j}" for i in range(3) for j in range(2))
+    final = members[1].sequence(x)[1]
+    assert all(torch.allclose(state[f"member1.{k}"], v, atol=1e-10) for k, v in final.items())
+    for name, value in ensemble.spikes(state).items():  # the spikes of the last step
+        torch.testing.assert_close(value, spikes[name][:, -1], rtol=0, atol=0)
+    with torch.inference_mode():  # the members' inference paths
+        y_fast, _ = ensemble.step(x[:, 0], ensemble.init_state(B))
+    torch.testing.assert_close(y_fast, expected[:, 0], rtol=0, atol=1e-12)
+
+
+def test_ensemble_refuses_single_foreign_or_mismatched_members():
+    with pytest.raises(ValueError, match="at least 2"):
+        EnsembleRegressor([SpikingRegressor(3, 2, "lif", [4], 2)])
+    with pytest.raises(ValueError, match="spiking regressors"):
+        EnsembleRegressor([SpikingRegressor(3, 2, "lif", [4], 2), LSTMRegressor(3, 2, 4, 1, 2)])
+    with pytest.raises(ValueError, match="same inputs"):
+        EnsembleRegressor([SpikingRegressor(3, 2, "lif", [4], 2), SpikingRegressor(3, 1, "lif", [4], 2)])
+    member = SpikingRegressor(3, 2, "lif", [4], 2)
+    with pytest.raises(ValueError, match="distinct"):
+        EnsembleRegressor([member, member])
+    with pytest.raises(ValueError, match="dtype"):
+        EnsembleRegressor([member, SpikingRegressor(3, 2, "lif", [4], 2).double()])
+    with pytest.raises(ValueError, match=r"\(B, T >= 1, 3\)"):
+        EnsembleRegressor([member, SpikingRegressor(3, 2, "lif", [4], 2)]).sequence(torch.zeros(4, 3))

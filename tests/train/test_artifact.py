@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from femsnn.snn.networks import LSTMRegressor, SpikingRegressor
-from femsnn.train.artifact import ARTIFACT_FORMAT, Artifact, ModelFileError, _checksum, load_model, save_model
+from femsnn.snn.networks import EnsembleRegressor, LSTMRegressor, SpikingRegressor
+from femsnn.train.artifact import ARTIFACT_FORMAT, Artifact, ModelFileError, _checksum, combine_models, load_model, save_model
 from femsnn.train.normalisation import Normalisation
 
 META = {
@@ -163,3 +163,50 @@ def test_a_file_written_before_skip_connections_existed_loads_and_saves_again(tm
     loaded, artifact = load_model(path)
     assert loaded.skip is None and artifact.spec["skip"] is False
     save_model(tmp_path / "again.pt", loaded, artifact)
+
+
+def saved_spiking(tmp_path, seed: int, name: str, meta: dict = META, norm: Normalisation | None = None):
+    torch.manual_seed(seed)
+    net = SpikingRegressor(4, 4, "slstm", [6, 5], population=3).double()
+    artifact = Artifact.describe(net, norm or normalisation(), meta, {"seed": seed, "train_time_s": 10.0 * seed})
+    return net, save_model(tmp_path / name, net, artifact)
+
+
+def test_an_ensemble_file_runs_the_mean_of_its_members(tmp_path):
+    norm = normalisation()
+    rounded = Normalisation(norm.input_mean + 1e-14 * norm.input_std, norm.input_std, norm.target_mean, norm.target_std * (1 + 1e-14))
+    members = [saved_spiking(tmp_path, 1, "m1.pt", norm=norm), saved_spiking(tmp_path, 2, "m2.pt", norm=rounded)]  # rounding: same data
+    net, artifact = combine_models([path for _, path in members])
+    path = save_model(tmp_path / "ensemble.pt", net, artifact)
+    loaded, loaded_artifact = load_model(path)
+    assert isinstance(loaded, EnsembleRegressor) and loaded_artifact.spec["kind"] == "ensemble"
+    assert loaded_artifact.stress_state == "plane_strain" and loaded_artifact.dtype == "float64"
+    assert [m["seed"] for m in loaded_artifact.training["ensemble_of"]] == [1, 2]
+    assert [m["train_time_s"] for m in loaded_artifact.training["ensemble_of"]] == [10.0, 20.0]
+    assert loaded_artifact.training["train_time_s"] == 30.0
+    x = torch.randn(3, 7, 4, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), (members[0][0](x) + members[1][0](x)) / 2, rtol=0, atol=1e-12)
+
+
+def test_an_ensemble_of_models_trained_on_other_data_is_refused(tmp_path):
+    _, first = saved_spiking(tmp_path, 1, "a.pt")
+    norm = normalisation()
+    close = Normalisation(norm.input_mean, norm.input_std, norm.target_mean + 1e-6 * norm.target_std, norm.target_std)
+    _, moved = saved_spiking(tmp_path, 2, "b.pt", norm=close)  # 1e-6 of a std: other data, not rounding
+    _, plane_stress = saved_spiking(tmp_path, 3, "c.pt", meta={**META, "stress_state": "plane_stress"})
+    torch.manual_seed(0)
+    lstm = LSTMRegressor(4, 4, 5, 2, 3)
+    lstm_path = save_model(tmp_path / "lstm.pt", lstm, Artifact.describe(lstm, normalisation(), META, {}))
+    with pytest.raises(ModelFileError, match="normalisation"):
+        combine_models([first, moved])
+    with pytest.raises(ModelFileError, match="stress_state"):
+        combine_models([first, plane_stress])
+    with pytest.raises(ModelFileError, match="only spiking"):
+        combine_models([first, lstm_path])
+    with pytest.raises(ModelFileError, match="at least 2"):
+        combine_models([first])
+    with pytest.raises(ModelFileError, match="named twice"):
+        combine_models([first, tmp_path / "." / "a.pt"])
+    with pytest.raises(ModelFileError, match="not found"):
+        combine_models([first, tmp_path / "missing.pt"])

@@ -51,6 +51,7 @@ def test_valid_config_with_paths_relative_to_the_file(tmp_path):
         ("population = 4", "population = 4\nn_inputs = 3", "set by the data"),
         ("n_train = 16", "n_train = 0", "n_train"),
         ('dir = "run"', "", "output.dir"),
+        ('kind = "spiking"', 'kind = "ensemble"', "femsnn ensemble"),
     ],
 )
 def test_bad_configs_name_the_offending_key(tmp_path, old, new, message):

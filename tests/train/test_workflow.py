@@ -7,13 +7,16 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from femsnn.cli import app
-from femsnn.train.artifact import load_model
+from femsnn.config import ConfigError
+from femsnn.train.artifact import combine_models, load_model
 from femsnn.train.data import Dataset
+from femsnn.train.harness import predict
 from femsnn.train.workflow import run_training_from_file
 
 TINY = """
@@ -57,6 +60,15 @@ def trained(tmp_path_factory):
     result = CliRunner().invoke(app, ["train", str(config(tmp_path, "run"))])
     assert result.exit_code == 0, result.output
     return tmp_path / "run"
+
+
+@pytest.fixture(scope="module")
+def second_seed(tmp_path_factory):
+    """The tiny run of the trained fixture with another seed: its folder (same data, same normalisation)."""
+    tmp_path = tmp_path_factory.mktemp("seed2")
+    path = config(tmp_path, "run")
+    path.write_text(path.read_text().replace("threads = 1", "threads = 1\nseed = 2"))
+    return run_training_from_file(path).output_dir
 
 
 @pytest.mark.slow
@@ -167,3 +179,54 @@ def test_warm_start_continues_from_the_model_and_refuses_another_architecture(tm
     with pytest.raises(ValueError, match=r"differs from \[model\] in \['hidden"):
         run_training_from_file(other)
     assert not (tmp_path / "other").exists()  # refused before any output
+
+
+@pytest.mark.slow
+def test_ensemble_of_two_seeds_evaluates_as_the_mean_of_their_stresses(trained, second_seed, tmp_path):
+    models = [trained / "model.pt", second_seed / "model.pt"]
+    runner = CliRunner()
+    result = runner.invoke(app, ["ensemble", *map(str, models), "--out", str(tmp_path / "ensemble.pt")])
+    assert result.exit_code == 0, result.output
+    data = Dataset.load(trained / "dataset.npz")
+    test = data.part("test")
+    stresses = []
+    for path in [*models, tmp_path / "ensemble.pt"]:
+        net, artifact = load_model(path)
+        stresses.append(predict(net, artifact.normalisation, test.inputs)[0])
+    np.testing.assert_allclose(stresses[2], (stresses[0] + stresses[1]) / 2, rtol=1e-5, atol=1e-4)
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "ensemble.pt"), str(trained / "dataset.npz"), "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+
+    other = config(tmp_path, "other_data")  # 8 more training paths: another normalisation
+    other.write_text(other.read_text().replace("n_train = 24", "n_train = 32"))
+    run_training_from_file(other)
+    result = runner.invoke(app, ["ensemble", str(models[0]), str(tmp_path / "other_data" / "model.pt"), "--out", str(tmp_path / "bad.pt")])
+    assert result.exit_code == 2 and "normalisation" in result.output and not (tmp_path / "bad.pt").exists()
+
+
+@pytest.mark.slow
+def test_warm_start_from_a_list_fine_tunes_the_ensemble_as_one_network(trained, second_seed, tmp_path):
+    members = [trained / "model.pt", second_seed / "model.pt"]
+    fine_text = TINY.format(epochs=1, out="fine").replace("learning_rate = 1e-2", "learning_rate = 1e-12")
+    fine_cfg = tmp_path / "fine.toml"
+    fine_cfg.write_text(fine_text + f'\n[warm_start]\nmodel = ["{members[0]}", "{members[1]}"]\n')
+    fine = run_training_from_file(fine_cfg)
+
+    start_net, start = combine_models(members)
+    net, artifact = load_model(fine.model_path)
+    assert artifact.spec == start.spec and artifact.spec["kind"] == "ensemble"
+    data = Dataset.load(fine.output_dir / "dataset.npz").part("test")
+    x = torch.as_tensor(start.normalisation.encode_inputs(data.inputs), dtype=torch.float32)
+    with torch.no_grad():  # a negligible learning rate: the fine-tuned ensemble is the start
+        torch.testing.assert_close(net(x), start_net(x), rtol=1e-5, atol=1e-5)
+    assert artifact.training["warm_start"]["model"] == [str(m) for m in members]
+    assert artifact.training["warm_start"]["train_time_s"] == pytest.approx(start.training["train_time_s"])
+
+    other = tmp_path / "other.toml"
+    other.write_text(fine_cfg.read_text().replace("hidden = [8, 8]", "hidden = [8, 4]").replace('dir = "fine"', 'dir = "other"'))
+    with pytest.raises(ValueError, match=r"differs from \[model\] in \['hidden"):
+        run_training_from_file(other)
+    one = tmp_path / "one.toml"
+    one.write_text(fine_text.replace('dir = "fine"', 'dir = "one"') + f'\n[warm_start]\nmodel = ["{members[0]}"]\n')
+    with pytest.raises(ConfigError, match="at least 2"):
+        run_training_from_file(one)
