@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             rows += list(pool.map(run_one, *zip(*batch))) if batch else []
     if args.ensemble and len(args.seeds) > 1:
-        spiking = [c for c in configs if tomllib.loads(c.read_text())["model"]["kind"] == "spiking"]
+        spiking = [c for c in configs if tomllib.loads(c.read_text())["model"]["kind"] == "spiking" and _stage(c) < 2]
         rows += [ensemble_row([r for r in rows if r["config"] == c.stem], args.jobs) for c in spiking]
     rows = merge(out / "results.json", rows)
     (out / "results.json").write_text(json.dumps(rows, indent=2))
