@@ -116,11 +116,15 @@ def _start_time(warm_start, side_by_side: bool) -> float:
     if warm_start is None:
         return 0.0
     paths = warm_start.model if isinstance(warm_start.model, list) else [warm_start.model]
-    times = [total_train_time(load_model(path)[1]) for path in paths]
+    return _members_time([total_train_time(load_model(path)[1]) for path in paths], side_by_side)
+
+
+def _members_time(times: list[float], side_by_side: bool) -> float:
+    """Training time of several models: the longest when they trained side by side, else the sum."""
     return max(times) if side_by_side else sum(times)
 
 
-def ensemble_row(rows: list[dict], jobs: int) -> dict:
+def ensemble_row(rows: list[dict], side_by_side: bool) -> dict:
     """The ensemble of the models of rows (one config, several seeds), evaluated on their test split."""
     from femsnn.train.artifact import combine_models, save_model
     from femsnn.train.workflow import evaluate_model
@@ -130,12 +134,11 @@ def ensemble_row(rows: list[dict], jobs: int) -> dict:
     folder = outputs[0].parent / f"ensemble{seeds}"
     model = save_model(folder / "model.pt", *combine_models([o / "model.pt" for o in outputs]))
     metrics = evaluate_model(model, outputs[0] / "dataset.npz", folder)
-    times = [r["train_time_s"] for r in rows]
     return {
         "config": f"{rows[0]['config']}-ensemble",
         "seed": seeds,
         "test": metrics,
-        "train_time_s": max(times) if jobs >= len(rows) else sum(times),
+        "train_time_s": _members_time([r["train_time_s"] for r in rows], side_by_side),
         "parameters": sum(r["parameters"] for r in rows),
         "output": str(folder),
     }
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += list(pool.map(run_one, *zip(*batch))) if batch else []
     if args.ensemble and len(args.seeds) > 1:
         spiking = [c for c in configs if tomllib.loads(c.read_text())["model"]["kind"] == "spiking" and _stage(c) < 2]
-        rows += [ensemble_row([r for r in rows if r["config"] == c.stem], args.jobs) for c in spiking]
+        rows += [ensemble_row([r for r in rows if r["config"] == c.stem], side_by_side) for c in spiking]
     rows = merge(out / "results.json", rows)
     (out / "results.json").write_text(json.dumps(rows, indent=2))
     table = summarise(rows)
