@@ -49,9 +49,9 @@ def compare(config: Path = typer.Argument(..., help="comparison TOML (problem, m
         _fail(exc)
     summary = result.summary
     if MPI.COMM_WORLD.rank == 0:
-        curve = summary["curve_error"]
+        curve, open_loop = summary["curve_error"], summary["open_loop_stress_error"]
         typer.echo(f"{result.directory}: {summary['status']}; curve error max {curve['max']} / mean {curve['mean']} "
-                   f"over {curve['steps']} load steps")
+                   f"over {curve['steps']} load steps; open-loop stress error max {open_loop['max']}")
     if not result.completed:
         _fail(RuntimeError("; ".join(m for m in summary["errors"].values() if m)))
 

@@ -80,6 +80,33 @@ def from_mandel(vector: np.ndarray) -> np.ndarray:
     return out
 
 
+def mandel_rotation(rotation: np.ndarray, size: int) -> np.ndarray:
+    """(..., size, size) orthogonal matrices Q with Q to_mandel(t) = to_mandel(R t R^T) for (..., 3, 3) orthogonal R.
+
+    The map of symmetric tensors under a change of frame, in Mandel form (proper rotations and reflections
+    alike). It keeps a stress state's components among themselves only when R keeps the z axis (plane strain:
+    rotations about z and mirrors of the x-y plane; uniaxial stress: none but the identity) -- ValueError otherwise.
+    """
+    R = np.asarray(rotation, dtype=float)
+    basis = from_mandel(np.eye(size))  # (size, 3, 3)
+    rotated = np.einsum("...ij,njk,...lk->...nil", R, basis, R)
+    Q = np.swapaxes(to_mandel(rotated, 6), -1, -2)  # column n: the image of basis tensor n, all 6 components
+    if np.any(np.abs(Q[..., size:, :]) > 1e-12):
+        raise ValueError(f"this change of frame mixes the {size} components with others")
+    return Q[..., :size, :]
+
+
+def rotation_about_z(angle: np.ndarray | float, mirror: np.ndarray | bool = False) -> np.ndarray:
+    """(..., 3, 3) rotations by angle (radians) about the z axis, after a mirror y -> -y where mirror is true."""
+    c, s = np.cos(angle), np.sin(angle)
+    c, s = np.broadcast_arrays(c, s)
+    R = np.zeros(c.shape + (3, 3))
+    R[..., 0, 0], R[..., 0, 1], R[..., 1, 0], R[..., 1, 1], R[..., 2, 2] = c, -s, s, c, 1.0
+    flip = np.where(np.asarray(mirror), -1.0, 1.0)
+    R[..., :, 1] *= flip[..., None] if flip.ndim else flip
+    return R
+
+
 def engineering_to_mandel(vector: np.ndarray) -> np.ndarray:
     """Voigt strain with engineering shears (gamma = 2 e) -> Mandel strain."""
     v = np.asarray(vector, dtype=float)

@@ -15,10 +15,17 @@ curve's response y: the probe displacement of a load-controlled problem, the rea
 displacement-controlled one (scaling by the largest reference value keeps zero crossings of cyclic
 programs finite).
 
+Open loop: the spiking material is also driven, point by point, along the reference run's strains at
+the load steps (``femsnn.materials.driver.drive``), without any FE solve. Its stress error there (relative
+L2 as above) and its mean von Mises stress minus the reference's (volume-weighted, MPa) are the model's
+own error on the true path; the closed-loop errors add what equilibrium with that model makes of it. Near
+a limit load a small von Mises bias moves the curve a lot (README: the spiking material in dolfinx).
+
 Output folder:
     reference/, spiking/           each run's own simulate output (table, report, plot, fields)
-    comparison.csv                 one row per load step: responses, errors, Newton iterations, failed
-                                   solves and seconds of both runs, the spiking material's diagnostics
+    comparison.csv                 one row per load step: responses, errors (closed and open loop), Newton
+                                   iterations, failed solves and seconds of both runs, the spiking
+                                   material's diagnostics
     summary.json                   statuses, per-step rows, max / mean errors, totals, timings, mean
                                    diagnostics over the compared steps
     load_displacement.png          both load-displacement curves
@@ -64,6 +71,8 @@ from femsnn.fem.problems import Problem
 from femsnn.fem.quadrature import QuadratureData
 from femsnn.fem.solver import EquilibriumSolver
 from femsnn.mandel import von_mises
+from femsnn.materials.base import Material
+from femsnn.materials.driver import drive
 from femsnn.materials.registry import MaterialConfig, parse_material_config
 
 RUNS = ("reference", "spiking")
@@ -187,9 +196,10 @@ def run_comparison(config: CompareConfig | dict, comm: MPI.Comm = MPI.COMM_WORLD
         except SimulationFailed as exc:
             results[run], status[run], messages[run] = exc.result, "failed", str(exc)
     comparison.close()
+    open_loop = _open_loop_errors(prepared["spiking"].material, snapshots, config.loading.dt, comm)
     problem = config.problem.definition()
     response = problem.probes[0].name if problem.force == "load" else problem.force
-    steps = _step_rows(config.loading.program(), results, comparison.errors, response, config.problem.load)
+    steps = _step_rows(config.loading.program(), results, comparison.errors, open_loop, response, config.problem.load)
     summary = _summary(steps, results, status, messages, response, comm)
     if comm.rank == 0:
         _write_table(directory / TABLE_NAME, steps)
@@ -201,16 +211,50 @@ def run_comparison(config: CompareConfig | dict, comm: MPI.Comm = MPI.COMM_WORLD
 
 
 class _ReferenceSnapshots:
-    """Observer of the reference run: its displacement, stress and scalar history at every load step."""
+    """Observer of the reference run: its displacement, stress and scalar history at every load step, the
+    strain at the quadrature points (to drive the spiking material along) and the points' volumes."""
 
     def __init__(self) -> None:
         self.steps: dict[int, dict[str, np.ndarray]] = {}
+        self.strain: dict[int, np.ndarray] = {}
+        self.volumes: np.ndarray | None = None
 
     def __call__(self, step: int, load_factor: float, solver: EquilibriumSolver) -> None:
         data = solver.data
         history = data.committed_history()
         scalars = {name: history[name].copy() for name, shape in data.history_spec.items() if shape == ()}
         self.steps[step] = {"displacement": solver.u.x.array.copy(), "stress": data.stress_values.copy(), **scalars}
+        self.strain[step] = data.evaluate_strain().copy()
+        if self.volumes is None:  # collective: on every rank at the first step
+            self.volumes = data.point_volumes().x.array[: data.n_points].copy()
+
+    def path(self) -> list[int]:
+        """The load steps 1, 2, ... the reference converged without a gap (the path a material can be driven along)."""
+        steps = []
+        while len(steps) + 1 in self.strain:
+            steps.append(len(steps) + 1)
+        return steps
+
+
+def _open_loop_errors(material: Material, reference: _ReferenceSnapshots, dt: float, comm: MPI.Comm) -> dict[int, dict]:
+    """Per load step: the material driven along the reference strains, its relative L2 stress error and mean
+    von Mises difference (MPa, volume-weighted) against the reference stress (collective)."""
+    steps = reference.path()
+    steps = steps[: comm.allreduce(len(steps), op=MPI.MIN)]  # the same steps on every rank
+    if not steps:
+        return {}
+    strain = np.stack([reference.strain[s] for s in steps], axis=1)
+    stress = drive(material, strain, dt, keep_history=False).stress if len(strain) else np.empty((0, len(steps), material.size))
+    w = reference.volumes
+    errors = {}
+    for t, step in enumerate(steps):
+        ref = reference.steps[step]["stress"]
+        sums = comm.allreduce(
+            np.array([w @ np.sum((stress[:, t] - ref) ** 2, axis=1), w @ np.sum(ref**2, axis=1), w @ (von_mises(stress[:, t]) - von_mises(ref)), w.sum()]),
+            op=MPI.SUM,
+        )
+        errors[step] = {"open_loop_stress_error": _ratio(sums[0], sums[1]), "open_loop_von_mises_bias": float(sums[2] / sums[3])}
+    return errors
 
 
 class _FieldComparison:
@@ -315,13 +359,16 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 #: the columns of a step row other than the material's diagnostics
+_OPEN_LOOP_KEYS = ("open_loop_stress_error", "open_loop_von_mises_bias")
 _STEP_KEYS = {
-    "step", "load_factor", "load", "curve_error", "displacement_error", "stress_error",
+    "step", "load_factor", "load", "curve_error", "displacement_error", "stress_error", *_OPEN_LOOP_KEYS,
     *(f"{key}_{run}" for key in ("response", "newton_iterations", "failed_solves", "seconds", "converged") for run in RUNS),
 }  # fmt: skip
 
 
-def _step_rows(program: np.ndarray, results: dict, errors: dict[int, dict], response: str, load: float) -> list[dict]:
+def _step_rows(
+    program: np.ndarray, results: dict, errors: dict[int, dict], open_loop: dict[int, dict], response: str, load: float
+) -> list[dict]:
     """One row per load step of the program: both runs' responses, solves and seconds, and the errors."""
     per_run = {run: _per_step(results[run], program, response) for run in RUNS}
     responses = np.array([v["response"] for v in per_run["reference"].values()], dtype=float)
@@ -340,6 +387,7 @@ def _step_rows(program: np.ndarray, results: dict, errors: dict[int, dict], resp
             "curve_error": curve,
             "displacement_error": found.get("displacement_error", np.nan),
             "stress_error": found.get("stress_error", np.nan),
+            **{key: open_loop.get(step, {}).get(key, np.nan) for key in _OPEN_LOOP_KEYS},
         }
         row |= found.get("diagnostics", {})
         rows.append(row)
@@ -366,8 +414,9 @@ def _per_step(result: SimulationResult, program: np.ndarray, response: str) -> d
 
 def _summary(steps: list[dict], results: dict, status: dict, messages: dict, response: str, comm: MPI.Comm) -> dict:
     """The JSON summary: statuses, max / mean errors over compared steps, totals, timings, every step."""
-    def stats(key: str) -> dict:
+    def stats(key: str, magnitude: bool = False) -> dict:
         values = np.array([row[key] for row in steps], dtype=float)
+        values = np.abs(values) if magnitude else values
         values = values[np.isfinite(values)]
         if values.size == 0:
             return {"max": None, "mean": None, "steps": 0}
@@ -384,6 +433,8 @@ def _summary(steps: list[dict], results: dict, status: dict, messages: dict, res
         "curve_error": stats("curve_error"),
         "displacement_error": stats("displacement_error"),
         "stress_error": stats("stress_error"),
+        "open_loop_stress_error": stats("open_loop_stress_error"),
+        "open_loop_von_mises_bias": stats("open_loop_von_mises_bias", magnitude=True),  # of its magnitude
         "newton_iterations": {run: int(sum(row[f"newton_iterations_{run}"] for row in steps)) for run in RUNS},
         "failed_solves": {run: int(sum(row[f"failed_solves_{run}"] for row in steps)) for run in RUNS},
         "timings": {run: results[run].report["timings"] for run in RUNS},
@@ -424,7 +475,9 @@ def _plot_steps(path: Path, steps: list[dict]) -> None:
     step = [row["step"] for row in steps]
     fig = Figure(figsize=(11, 3.4), layout="constrained")
     errors, iterations, seconds = fig.subplots(1, 3)
-    for key, label in (("curve_error", "curve"), ("displacement_error", "displacement L2"), ("stress_error", "stress L2")):
+    labels = {"curve_error": "curve", "displacement_error": "displacement L2", "stress_error": "stress L2",
+              "open_loop_stress_error": "stress L2, open loop"}  # fmt: skip
+    for key, label in labels.items():
         values = np.array([row[key] for row in steps], dtype=float)
         errors.plot(step, np.where(values > 0, values, np.nan), "o-", ms=3, label=label)
     errors.set_yscale("log")

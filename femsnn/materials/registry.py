@@ -72,7 +72,8 @@ class SpikingConfig(Strict):
 
     ``backend = "lava-..."`` runs the network in a Lava worker (CPU, float64 history, no derivative, so the
     tangent must be ``elastic`` or ``secant``). ``history_dtype`` (default: the network's dtype) and
-    ``chunk_size`` (points per network call) as :class:`~femsnn.materials.spiking.SpikingMaterial`.
+    ``chunk_size`` (points per network call) and ``rotations`` (the mean over K frames turned about z) as
+    :class:`~femsnn.materials.spiking.SpikingMaterial`.
     """
 
     type: Literal["spiking"] = "spiking"
@@ -84,6 +85,7 @@ class SpikingConfig(Strict):
     backend: SpikingBackend = "torch"
     history_dtype: Literal["float32", "float64"] | None = None
     chunk_size: Annotated[int, Field(ge=1)] | None = None  # None: the material's default
+    rotations: Annotated[int, Field(ge=1, strict=True)] = 1
 
     @model_validator(mode="after")
     def _lava_options(self) -> SpikingConfig:
@@ -93,6 +95,8 @@ class SpikingConfig(Strict):
             self.device != "cpu" or self.dtype not in (None, "float64") or self.history_dtype not in (None, "float64")
         ):
             raise ValueError(f"backend {self.backend!r} runs on the CPU in float64: leave device, dtype and history_dtype unset")
+        if self.backend != "torch" and self.rotations != 1:
+            raise ValueError(f"backend {self.backend!r} runs one network per point: rotations must be 1, got {self.rotations}")
         return self
 
     @field_validator("model")
@@ -117,6 +121,7 @@ class SpikingConfig(Strict):
             tangent=self.tangent,
             min_ratio=self.min_ratio,
             history_dtype=self.history_dtype,
+            rotations=self.rotations,
             **({} if self.chunk_size is None else {"chunk_size": self.chunk_size}),
         )
 

@@ -13,6 +13,15 @@ input (the model knows only the increments of its training data; science notes ย
 A network with a skip connection (``skip = true``) adds a linear map of the standardised inputs to its
 vote; it has no state, and the surrogate tangent contains its (constant) derivative exactly.
 
+``rotations = K`` > 1 makes the material objective under rotations about z by multiples of pi / K (and
+closer to isotropic in between): the network steps K copies of every point, each seeing the strain history
+in a frame turned by pi k / K, and the stress is the mean of their stresses turned back (likewise the
+tangent). Each copy's state is history (network state shapes (K, ...)), so memory and cost grow K times.
+A network is isotropic only as far as its data taught it: the cylinder's quarter model produces one sign of
+in-plane shear per orientation, and its surrogate bends the cylinder's collapse into a mode that is not
+axisymmetric (README, issue 4). Train such a model with rotated paths (``[training] augment =
+"rotations"``) before averaging: copies in frames the data never covered are far off.
+
 Why Newton's method struggles (science notes ยง4). Only the first spiking layer sees the real strain; it
 passes spikes on, and the decoder reads the last layer's membrane, which sees the *current* strain only
 through the spikes from below (its own recurrence reads the committed state). With two or more spiking
@@ -90,7 +99,7 @@ import torch
 from pydantic import TypeAdapter
 from torch import Tensor
 
-from femsnn.mandel import StressState
+from femsnn.mandel import StressState, mandel_rotation, rotation_about_z
 from femsnn.materials.base import History, Material, MaterialInputError, MaterialResponse
 from femsnn.materials.elastic import elastic_stiffness
 from femsnn.materials.tangents import (
@@ -152,6 +161,7 @@ class SpikingMaterial(Material):
     history_dtype: float32 or float64 storage of the history (None: the network's dtype, in which the states
     are computed anyway; float32 halves the memory per point and lets the network read its state in place).
     chunk_size: points per network call (the batch is stepped in chunks that keep its arrays in cache).
+    rotations: K copies of each point in frames turned about z by pi k / K, averaged (module docstring).
     """
 
     def __init__(
@@ -166,6 +176,7 @@ class SpikingMaterial(Material):
         min_ratio: float = MIN_STIFFNESS_RATIO,
         history_dtype: str | np.dtype | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        rotations: int = 1,
     ) -> None:
         self.device = torch.device(device)
         if isinstance(model, tuple):
@@ -208,7 +219,10 @@ class SpikingMaterial(Material):
         # d (standardised inputs) / d strain, exact because the inputs are linear in the strain
         unit_inputs = strain_step_inputs(np.eye(n), np.zeros(n), self.increments)
         self._input_jacobian = (unit_inputs / norm.input_std).T  # (n_inputs, n)
-        self._history_spec = {"strain": (n,), "stress": (n,), **self.net.state_spec}
+        self.rotations, self._frames = _rotation_frames(rotations, self.stress_state)
+        copies = () if self.rotations == 1 else (self.rotations,)
+        state_spec = {k: (*copies, *shape) for k, shape in self.net.state_spec.items()}
+        self._history_spec = {"strain": (n,), "stress": (n,), **state_spec}
 
     @property
     def history_spec(self) -> dict[str, tuple[int, ...]]:
@@ -230,6 +244,7 @@ class SpikingMaterial(Material):
             "dtype": str(self.dtype).removeprefix("torch."),
             "history_dtype": str(self.history_dtype),
             "tangent": self.tangent,
+            "rotations": self.rotations,
             "input_features": list(self.artifact.input_features),
             "trained_for": self.artifact.material,
         }
@@ -241,8 +256,11 @@ class SpikingMaterial(Material):
         if not hasattr(self.net, "spikes"):
             return {}
         with torch.inference_mode():
-            spikes = self.net.spikes({k: self._to_torch(np.asarray(history[k])) for k in self.net.state_spec})
-        return {f"spike_rate_{name.replace('.', '_')}": self._to_numpy(s.mean(dim=1)) for name, s in spikes.items()}
+            spikes = self.net.spikes({k: self._to_torch(self._copies(history[k])) for k in self.net.state_spec})
+        return {
+            f"spike_rate_{name.replace('.', '_')}": self._to_numpy(s.mean(dim=1)).reshape(-1, self.rotations).mean(axis=1)
+            for name, s in spikes.items()
+        }
 
     def _update(self, strain: np.ndarray, history: History, dt: float, tangent: bool) -> MaterialResponse:
         n_points, n = strain.shape
@@ -279,25 +297,27 @@ class SpikingMaterial(Material):
         out.history["strain"][...] = strain
         out.history["stress"][...] = stress
         for name, values in new_state.items():
-            torch.from_numpy(out.history[name]).copy_(values)
+            target = torch.from_numpy(out.history[name])
+            target.copy_(values.reshape(target.shape))
 
     def _network_step(self, strain: np.ndarray, history: History, tangent: bool) -> tuple[np.ndarray, State, np.ndarray | None]:
         """Stress (N, n), the network's new state (tensors) and the tangent (N, n, n) if asked, from the committed history."""
         norm = self.artifact.normalisation
-        inputs = norm.encode_inputs(strain_step_inputs(strain, np.asarray(history["strain"], np.float64), self.increments))
+        committed = np.asarray(history["strain"], np.float64)
+        inputs = norm.encode_inputs(strain_step_inputs(self._turn(strain), self._turn(committed), self.increments))
         x = self._to_torch(inputs)
-        state = {k: self._to_torch(history[k]) for k in self.net.state_spec}
+        state = {k: self._to_torch(self._copies(history[k])) for k in self.net.state_spec}
         want_derivative = tangent and self.tangent in ("surrogate", "bounded")
         if want_derivative:
             y, new_state, output_jacobian = self._step_with_jacobian(x, state)
         else:
             with torch.inference_mode():  # the network's fast path, no autograd bookkeeping
                 y, new_state = self.net.step(x, state)
-        stress = norm.decode_targets(self._to_numpy(y))
+        stress = self._turn_back(norm.decode_targets(self._to_numpy(y)))
         tangents = None
         if want_derivative:
             # d stress / d strain = diag(target std) . d y / d x_std . d x_std / d strain
-            tangents = norm.target_std[:, None] * (self._to_numpy(output_jacobian) @ self._input_jacobian)
+            tangents = self._turn_back(norm.target_std[:, None] * (self._to_numpy(output_jacobian) @ self._input_jacobian))
             if self.elastic_tangent is not None and self.stress_state.fixed_strain:
                 # the network never saw a fixed strain component (plane strain's e_zz) move: its derivative
                 # along it is meaningless, so that column is the elastic one (no FE solve ever uses it)
@@ -313,6 +333,25 @@ class SpikingMaterial(Material):
                 self.elastic_tangent, strain - history["strain"], stress - committed_stress, self.min_ratio
             )
         return stress, new_state, tangents
+
+    def _turn(self, strain: np.ndarray) -> np.ndarray:
+        """(N, n) strains -> (N K, n): each point's strain in the K frames (point-major; itself when K = 1)."""
+        if self.rotations == 1:
+            return strain
+        return np.einsum("kij,pj->pki", self._frames, strain).reshape(-1, self.size)
+
+    def _turn_back(self, values: np.ndarray) -> np.ndarray:
+        """(N K, n) stresses or (N K, n, n) tangents of the frames -> their mean in the material frame (N, ...)."""
+        if self.rotations == 1:
+            return values
+        values = values.reshape(-1, self.rotations, *values.shape[1:])
+        if values.ndim == 3:
+            return np.einsum("kji,pkj->pi", self._frames, values) / self.rotations
+        return np.einsum("kai,pkab,kbj->pij", self._frames, values, self._frames) / self.rotations
+
+    def _copies(self, state: np.ndarray) -> np.ndarray:
+        """A network state of the history, (N, K, ...) -> (N K, ...), the batch layout of :meth:`_turn`."""
+        return state if self.rotations == 1 else np.asarray(state).reshape(-1, *state.shape[2:])
 
     def _step_with_jacobian(self, x: Tensor, state: State) -> tuple[Tensor, State, Tensor]:
         """One step and d y / d x (B, n_outputs, n_inputs) by one reverse pass per output component.
@@ -441,6 +480,16 @@ def trained_elastic_stiffness(artifact: Artifact, size: int) -> np.ndarray | Non
     if "E" not in material or (size > 1 and "nu" not in material):
         return None
     return elastic_stiffness(material["E"], material.get("nu", 0.0), size)
+
+
+def _rotation_frames(rotations: int, stress_state: StressState) -> tuple[int, np.ndarray]:
+    """K and the (K, n, n) Mandel maps into the frames turned about z by pi k / K; MaterialInputError if unusable."""
+    if isinstance(rotations, bool) or not isinstance(rotations, int) or rotations < 1:
+        raise MaterialInputError(f"rotations must be a positive number of frames, got {rotations!r}")
+    if rotations > 1 and stress_state is StressState.UNIAXIAL_STRESS:
+        raise MaterialInputError("rotations > 1 turns the strain about z: a uniaxial-stress model has no such frames")
+    angles = np.pi * np.arange(rotations) / rotations
+    return rotations, mandel_rotation(rotation_about_z(angles), stress_state.size)
 
 
 def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:

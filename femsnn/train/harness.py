@@ -8,7 +8,8 @@ schedule (stepped per optimiser step), truncated BPTT (the state is carried over
 gradients are cut and the optimiser steps every ``truncation`` steps), gradient-norm clipping,
 extra weight on the last step's MSE (the stress an FE step keeps; the paper's "last step" metric),
 activity regularisation of spiking networks (weight * mean over layers of (rate - target)^2, rates
-from the surrogate spikes), early stopping on the validation MSE, float32/float64, cpu/cuda. A network
+from the surrogate spikes), paths turned into random frames (``augment = "rotations"``,
+femsnn.train.augment), early stopping on the validation MSE, float32/float64, cpu/cuda. A network
 with a skip connection (``skip = true`` in its spec) starts with it fitted by least squares
 (:func:`fit_skip`) or set to the data material's elastic stiffness (:func:`elastic_skip`), optionally
 kept fixed, so training only adds the nonlinear part.
@@ -40,6 +41,7 @@ from femsnn.config import Strict
 from femsnn.materials.elastic import elastic_stiffness
 from femsnn.runtime import configure_torch
 from femsnn.snn.base import Regressor, State
+from femsnn.train.augment import PathRotations
 from femsnn.train.data import Dataset
 from femsnn.train.normalisation import Normalisation
 
@@ -68,6 +70,7 @@ class TrainingSettings(Strict):
     increment_weight: NonNegativeFloat = 0.0  # loss += weight * MSE of the stress increments between steps (slopes)
     spike_rate_weight: NonNegativeFloat = 0.0  # loss += weight * mean over layers of (rate - target)^2
     spike_rate_target: Annotated[float, Field(ge=0, le=1)] = 0.0
+    augment: Literal["none", "rotations"] = "none"  # rotations: each training path in a random frame (isotropic data)
     patience: Count | None = None  # early stopping: epochs without a better validation MSE
     normalisation: Literal["component", "scalar"] = "component"
     skip_init: Literal["least_squares", "elastic"] = "least_squares"  # start of a skip connection (fit_skip / elastic_skip)
@@ -138,7 +141,8 @@ def train(
             fit_skip(skip, x_train, y_train)
     if skip is not None:
         skip.requires_grad_(settings.skip_trainable)
-    loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1])
+    augment = PathRotations(norm, data.meta) if settings.augment == "rotations" else None
+    loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1], augment=augment)
     path = Path(checkpoint) if checkpoint is not None else None
     fingerprint = _fingerprint(net, settings, data, with_weights=warm)
     if path is not None and path.exists():
@@ -169,8 +173,10 @@ def train(
 class _Loop:
     """Mutable training state: optimiser, schedule, shuffling generator, best model, history."""
 
-    def __init__(self, net: Regressor, settings: TrainingSettings, n_paths: int, n_steps: int) -> None:
-        self.net, self.settings = net, settings
+    def __init__(
+        self, net: Regressor, settings: TrainingSettings, n_paths: int, n_steps: int, augment: PathRotations | None = None
+    ) -> None:
+        self.net, self.settings, self.augment = net, settings, augment
         self.optimizer = torch.optim.AdamW(
             net.parameters(), lr=settings.learning_rate, betas=settings.betas, weight_decay=settings.weight_decay
         )
@@ -191,7 +197,10 @@ class _Loop:
         total = 0.0
         for lo in range(0, x.shape[0], self.settings.batch_size):
             idx = order[lo : lo + self.settings.batch_size]
-            total += self._batch(x[idx], y[idx]) * len(idx)
+            xb, yb = x[idx], y[idx]
+            if self.augment is not None:
+                xb, yb = self.augment(xb, yb, self.generator)
+            total += self._batch(xb, yb) * len(idx)
         return total / x.shape[0]
 
     def _batch(self, x: torch.Tensor, y: torch.Tensor) -> float:

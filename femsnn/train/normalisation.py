@@ -54,6 +54,10 @@ class Normalisation:
         """Physical inputs (..., n_inputs) -> standardised."""
         return (x - _like(self.input_mean, x)) / _like(self.input_std, x)
 
+    def decode_inputs(self, x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Standardised inputs (..., n_inputs) -> physical."""
+        return x * _like(self.input_std, x) + _like(self.input_mean, x)
+
     def encode_targets(self, y: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Stress (..., n_outputs) in MPa -> standardised."""
         return (y - _like(self.target_mean, y)) / _like(self.target_std, y)

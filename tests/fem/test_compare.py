@@ -75,9 +75,29 @@ def test_compare_writes_curves_errors_fields_and_a_finite_summary(tmp_path, mode
     # the spiking material's spike rates per layer (the tiny model has two), means over all points
     rates = summary["diagnostics"]
     assert sorted(rates) == ["spike_rate_layer0", "spike_rate_layer1"] and all(0 < v < 1 for v in rates.values())
+    # the network driven along the reference strains (no FE solve) has its own, finite stress error
+    for key in ("open_loop_stress_error", "open_loop_von_mises_bias"):
+        assert summary[key]["steps"] == 2 and 0 < summary[key]["max"] < np.inf, key
     rows = list(csv.DictReader((out / "comparison.csv").open()))
+    assert float(rows[0]["open_loop_stress_error"]) == pytest.approx(summary["steps"][0]["open_loop_stress_error"])
     assert len(rows) == 2 and float(rows[1]["spike_rate_layer0"]) == pytest.approx(summary["steps"][1]["spike_rate_layer0"])
     assert int(rows[1]["newton_iterations_reference"]) == summary["steps"][1]["newton_iterations_reference"]
+
+
+def test_open_loop_errors_vanish_when_the_compared_material_is_the_reference(tmp_path, model):
+    """J2 driven along J2's own strains at the load steps gives J2's stress: zero error and bias at every step,
+    elastic and plastic; a slightly stronger J2 is off only once it yields, with a positive von Mises bias."""
+    config = compare_config(tmp_path / "same", model) | {"spiking": dict(CYLINDER_J2)}
+    config["output"] |= {"fields": False, "plot": False}
+    same = run_comparison(config).summary
+    assert [row["step"] for row in same["steps"]] == [1, 2] and same["newton_iterations"]["reference"] > 2
+    for row in same["steps"]:
+        assert row["open_loop_stress_error"] < 1e-12 and abs(row["open_loop_von_mises_bias"]) < 1e-9
+    stronger = config | {"spiking": CYLINDER_J2 | {"sigma_y": CYLINDER_J2["sigma_y"] + 5.0}}
+    stronger["output"] = config["output"] | {"directory": str(tmp_path / "stronger")}
+    elastic, plastic = run_comparison(stronger).summary["steps"]
+    assert elastic["open_loop_stress_error"] < 1e-12  # 0.5 q_lim: below first yield
+    assert 0 < plastic["open_loop_von_mises_bias"] <= 5.0 and plastic["open_loop_stress_error"] > 1e-4
 
 
 def corrupted(model: Path, tmp_path: Path) -> Path:
@@ -171,3 +191,23 @@ def test_spiking_run_on_two_ranks_reproduces_the_one_rank_curve(tmp_path):
     np.testing.assert_array_equal(parallel.table["newton_iterations"], serial["newton_iterations"])
     np.testing.assert_allclose(parallel.table["u_x_inner"], serial["u_x_inner"], rtol=1e-10)
     np.testing.assert_allclose(parallel.table["reaction_y_symmetry"], serial["reaction_y_symmetry"], rtol=1e-10)
+
+
+@pytest.mark.mpi
+def test_comparison_on_two_ranks_gives_the_one_rank_errors(tmp_path, model):
+    """Errors are reductions over the ranks' points: closed and open loop match the serial comparison."""
+    comm = MPI.COMM_WORLD
+    if comm.size != 2:
+        pytest.skip("run under mpiexec -n 2")
+    shared = Path(comm.bcast(str(tmp_path), root=0))
+
+    def config(name: str) -> dict:
+        c = compare_config(shared / name, model)
+        c["output"] |= {"fields": False, "plot": False}
+        return c
+
+    serial = run_comparison(config("serial"), MPI.COMM_SELF).summary["steps"] if comm.rank == 0 else None
+    parallel = run_comparison(config("parallel"), comm).summary["steps"]
+    serial = comm.bcast(serial, root=0)
+    for key in ("curve_error", "stress_error", "open_loop_stress_error", "open_loop_von_mises_bias"):
+        np.testing.assert_allclose([r[key] for r in parallel], [r[key] for r in serial], rtol=1e-8, err_msg=key)

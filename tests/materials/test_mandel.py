@@ -1,4 +1,4 @@
-"""Mandel conventions: round trips, work conjugacy, shear scaling, projector and von Mises stress."""
+"""Mandel conventions: round trips, work conjugacy, shear scaling, projector, von Mises stress, changes of frame."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from femsnn.mandel import (
     engineering_to_mandel,
     from_mandel,
     identity,
+    mandel_rotation,
+    rotation_about_z,
     to_mandel,
     von_mises,
 )
@@ -65,3 +67,27 @@ def test_stress_state_sizes_and_names():
     assert StressState("plane_strain").component_names == ("xx", "yy", "zz", "xy")
     assert [s.fixed_strain for s in StressState] == [(), (2,), ()]
     assert StressState.PLANE_STRAIN.component_names[StressState.PLANE_STRAIN.fixed_strain[0]] == "zz"
+
+
+@pytest.mark.parametrize("size", [4, 6])
+def test_mandel_rotation_is_the_change_of_frame_of_symmetric_tensors(size):
+    rng = np.random.default_rng(3)
+    angles, mirrors = rng.uniform(0, 2 * np.pi, 5), np.array([True, False, True, False, False])
+    R = rotation_about_z(angles, mirrors)
+    np.testing.assert_allclose(np.linalg.det(R), np.where(mirrors, -1.0, 1.0))
+    Q = mandel_rotation(R, size)
+    tensor = from_mandel(rng.standard_normal(size))
+    for k in range(5):
+        np.testing.assert_allclose(Q[k] @ to_mandel(tensor, size), to_mandel(R[k] @ tensor @ R[k].T, size), atol=1e-14)
+        np.testing.assert_allclose(Q[k] @ Q[k].T, np.eye(size), atol=1e-14)  # orthogonal: norms are kept
+    np.testing.assert_allclose(mandel_rotation(R[0] @ R[1], size), Q[0] @ Q[1], atol=1e-14)  # a representation
+    np.testing.assert_allclose(mandel_rotation(rotation_about_z(np.pi), size)[:4, :4], np.eye(4), atol=1e-14)
+
+
+def test_mandel_rotation_refuses_frames_that_leave_the_stress_state():
+    with pytest.raises(ValueError, match="mixes the 1 components"):
+        mandel_rotation(rotation_about_z(0.3), 1)
+    tilt = np.array([[1.0, 0, 0], [0, np.cos(0.2), -np.sin(0.2)], [0, np.sin(0.2), np.cos(0.2)]])  # about x
+    with pytest.raises(ValueError, match="mixes the 4 components"):
+        mandel_rotation(tilt, 4)
+    assert mandel_rotation(tilt, 6).shape == (6, 6)

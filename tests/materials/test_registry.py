@@ -90,6 +90,9 @@ def test_material_section_inside_a_toml_config(tmp_path):
         ({"backend": "lava-sim-fixed", "device": "cuda"}, "runs on the CPU in float64"),
         ({"backend": "lava-sim-float", "history_dtype": "float32"}, "runs on the CPU in float64"),
         ({"backend": "loihi"}, "backend"),
+        ({"backend": "lava-sim-float", "rotations": 4}, "runs one network per point: rotations must be 1"),
+        ({"rotations": 0}, "rotations"),
+        ({"rotations": 2.5}, "rotations"),
     ],
 )
 def test_spiking_backend_options_are_checked_before_any_model_is_read(extra, message):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from femsnn.config import ConfigError
+from femsnn.mandel import mandel_rotation, rotation_about_z
 from femsnn.materials import MaterialInputError, drive, elastic_stiffness, make_material, parse_material_config
 from femsnn.materials.base import MaterialResponse, history_width, pack_history, unpack_history
 from femsnn.materials.spiking import SpikingMaterial
@@ -456,3 +457,37 @@ def test_diagnostics_are_the_spike_rates_of_each_layer_at_each_point(tmp_path, m
     ensemble = SpikingMaterial(ensemble_path, "plane_strain")
     rates = ensemble.diagnostics(committed_state(ensemble)[1])
     assert sorted(rates) == [f"spike_rate_member{k}_layer{i}" for k in range(2) for i in range(2)]
+
+
+@pytest.mark.parametrize("tangent", ["surrogate", "bounded", "secant"])
+def test_rotations_average_the_network_over_frames_and_make_it_objective_in_them(model, tangent):
+    """K = 4: the mean of the one-frame material's answers to the strain turned by pi k / 4, turned back; a turn
+    of the whole strain history by pi / 4 turns stress and tangent with it, which the plain network does not do."""
+    path, _, _ = model
+    paths = walks().part("val").strain
+    frames = mandel_rotation(rotation_about_z(np.pi * np.arange(4) / 4), 4)
+    plain = SpikingMaterial(path, "plane_strain", tangent="surrogate")
+    averaged = SpikingMaterial(path, "plane_strain", tangent=tangent, rotations=4)
+    assert averaged.history_spec["layer0.membrane"] == (4, *plain.history_spec["layer0.membrane"])
+    result = drive(averaged, paths, tangent=True)
+    copies = [drive(plain, paths @ F.T, tangent=True) for F in frames]
+    np.testing.assert_allclose(result.stress, sum(c.stress @ F for c, F in zip(copies, frames)) / 4, atol=1e-9)
+    if tangent == "surrogate":
+        mean = sum(np.einsum("ai,ptab,bj->ptij", F, c.tangent, F) for c, F in zip(copies, frames)) / 4
+        mean[..., ZZ] = plain.elastic_tangent[:, ZZ]  # the fixed e_zz column is the elastic one, in every frame
+        np.testing.assert_allclose(result.tangent, mean, atol=1e-6)
+    turn = frames[1]
+    turned = drive(averaged, paths @ turn.T, tangent=True)
+    np.testing.assert_allclose(turned.stress, result.stress @ turn.T, atol=1e-9)
+    np.testing.assert_allclose(turned.tangent, np.einsum("ia,ptab,jb->ptij", turn, result.tangent, turn), atol=1e-6)
+    alone = drive(plain, paths @ turn.T).stress
+    assert np.abs(alone - copies[0].stress @ turn.T).max() > 1.0  # the network by itself is not objective
+    rates = averaged.diagnostics({k: v[:, -1] for k, v in result.history.items()})
+    manual = np.mean([plain.diagnostics({k: v[:, -1] for k, v in c.history.items()})["spike_rate_layer0"] for c in copies], axis=0)
+    np.testing.assert_allclose(rates["spike_rate_layer0"], manual)
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True])
+def test_refuses_bad_rotations(model, value):
+    with pytest.raises(MaterialInputError, match="rotations must be a positive number"):
+        SpikingMaterial(model[0], "plane_strain", rotations=value)

@@ -1,5 +1,8 @@
 """The ``femsnn train`` config schema: strict keys, architecture checked early, paths relative to the file."""
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from femsnn.config import ConfigError
@@ -62,3 +65,24 @@ def test_bad_configs_name_the_offending_key(tmp_path, old, new, message):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_train_config(tmp_path / "nope.toml")
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+TRAIN_CONFIGS = [
+    path
+    for path in sorted([*REPOSITORY.glob("examples/*/*.toml"), *REPOSITORY.glob("benchmarks/paper/reduced/*.toml")])
+    if "training" in tomllib.loads(path.read_text())
+]
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=lambda p: str(p.relative_to(REPOSITORY)))
+def test_shipped_train_configs_are_valid(path):
+    config = load_train_config(path)
+    assert config.output.dir.is_relative_to(REPOSITORY)
+
+
+def test_the_isotropic_surrogate_config_differs_from_the_shipped_one_only_by_augmentation():
+    shipped, isotropic = (load_train_config(REPOSITORY / "examples" / "surrogate" / f"{n}.toml") for n in ("train", "train_isotropic"))
+    assert isotropic.training.augment == "rotations" and shipped.training.augment == "none"
+    assert isotropic.training.model_dump(exclude={"augment"}) == shipped.training.model_dump(exclude={"augment"})
+    assert isotropic.model == shipped.model and isotropic.data == shipped.data
