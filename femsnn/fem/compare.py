@@ -412,16 +412,19 @@ def _per_step(result: SimulationResult, program: np.ndarray, response: str) -> d
     return steps
 
 
+def step_stats(steps: list[dict], key: str, magnitude: bool = False) -> dict:
+    """Max and mean of a step-row column (of its magnitude if asked) over the steps where it is finite; rows
+    without the column (the steps a stopped run never reached have no diagnostics) do not count."""
+    values = np.array([row.get(key, np.nan) for row in steps], dtype=float)
+    values = np.abs(values) if magnitude else values
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return {"max": None, "mean": None, "steps": 0}
+    return {"max": float(values.max()), "mean": float(values.mean()), "steps": int(values.size)}
+
+
 def _summary(steps: list[dict], results: dict, status: dict, messages: dict, response: str, comm: MPI.Comm) -> dict:
     """The JSON summary: statuses, max / mean errors over compared steps, totals, timings, every step."""
-    def stats(key: str, magnitude: bool = False) -> dict:
-        values = np.array([row[key] for row in steps], dtype=float)
-        values = np.abs(values) if magnitude else values
-        values = values[np.isfinite(values)]
-        if values.size == 0:
-            return {"max": None, "mean": None, "steps": 0}
-        return {"max": float(values.max()), "mean": float(values.mean()), "steps": int(values.size)}
-
     diagnostics = list(dict.fromkeys(k for row in steps for k in row if k not in _STEP_KEYS))
     return {
         "status": status,
@@ -430,16 +433,16 @@ def _summary(steps: list[dict], results: dict, status: dict, messages: dict, res
         "materials": {run: results[run].report["material"] for run in RUNS},
         "quadrature_points": results["reference"].report["mesh"]["quadrature_points"],
         "mpi_size": comm.size,
-        "curve_error": stats("curve_error"),
-        "displacement_error": stats("displacement_error"),
-        "stress_error": stats("stress_error"),
-        "open_loop_stress_error": stats("open_loop_stress_error"),
-        "open_loop_von_mises_bias": stats("open_loop_von_mises_bias", magnitude=True),  # of its magnitude
+        "curve_error": step_stats(steps, "curve_error"),
+        "displacement_error": step_stats(steps, "displacement_error"),
+        "stress_error": step_stats(steps, "stress_error"),
+        "open_loop_stress_error": step_stats(steps, "open_loop_stress_error"),
+        "open_loop_von_mises_bias": step_stats(steps, "open_loop_von_mises_bias", magnitude=True),  # of its magnitude
         "newton_iterations": {run: int(sum(row[f"newton_iterations_{run}"] for row in steps)) for run in RUNS},
         "failed_solves": {run: int(sum(row[f"failed_solves_{run}"] for row in steps)) for run in RUNS},
         "timings": {run: results[run].report["timings"] for run in RUNS},
         "solver": {run: results[run].report["solver"] for run in RUNS},
-        "diagnostics": {k: stats(k)["mean"] for k in diagnostics},
+        "diagnostics": {k: step_stats(steps, k)["mean"] for k in diagnostics},
         "steps": steps,
     }
 

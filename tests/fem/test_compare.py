@@ -14,7 +14,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from femsnn.config import ConfigError, load_config
-from femsnn.fem.compare import CompareConfig, run_comparison, run_comparison_from_file
+from femsnn.fem.compare import CompareConfig, run_comparison, run_comparison_from_file, step_stats
 from femsnn.fem.simulate import run_simulation
 from tests.fem.helpers import CYLINDER_J2, Q_LIM, cylinder_config, tiny_spiking_model, to_toml
 
@@ -211,3 +211,11 @@ def test_comparison_on_two_ranks_gives_the_one_rank_errors(tmp_path, model):
     serial = comm.bcast(serial, root=0)
     for key in ("curve_error", "stress_error", "open_loop_stress_error", "open_loop_von_mises_bias"):
         np.testing.assert_allclose([r[key] for r in parallel], [r[key] for r in serial], rtol=1e-8, err_msg=key)
+
+
+def test_step_statistics_skip_steps_without_the_column_or_a_finite_value():
+    """A spiking run that stopped early leaves rows without its diagnostics: the summary must still be written."""
+    rows = [{"spike_rate_layer0": 0.2, "bias": -3.0}, {"spike_rate_layer0": 0.4, "bias": 1.0}, {"bias": np.nan}]
+    assert step_stats(rows, "spike_rate_layer0") == {"max": 0.4, "mean": pytest.approx(0.3), "steps": 2}
+    assert step_stats(rows, "bias", magnitude=True) == {"max": 3.0, "mean": 2.0, "steps": 2}
+    assert step_stats(rows, "missing") == {"max": None, "mean": None, "steps": 0}
