@@ -37,8 +37,10 @@ class PathRotations:
         angles = torch.rand(n_paths, generator=generator, dtype=torch.float64) * np.pi
         mirrors = torch.rand(n_paths, generator=generator, dtype=torch.float64) < 0.5
         frames = mandel_rotation(rotation_about_z(angles.numpy(), mirrors.numpy()), self.size)
-        Q = torch.as_tensor(frames, dtype=x.dtype, device=x.device)
+        Q = torch.as_tensor(frames, dtype=x.dtype, device=x.device)[:, None, None]  # (B, 1, 1, n, n)
         inputs = self.norm.decode_inputs(x).reshape(*x.shape[:2], self.blocks, self.size)
-        inputs = torch.einsum("bij,btkj->btki", Q, inputs).reshape(x.shape)
-        targets = torch.einsum("bij,btj->bti", Q, self.norm.decode_targets(y))
-        return self.norm.encode_inputs(inputs), self.norm.encode_targets(targets)
+        targets = self.norm.decode_targets(y)[:, :, None]
+        # Q v as a product and a sum, not einsum / matmul: torch's batched BLAS call crashed (SIGSEGV) in a
+        # process that had loaded PETSc, scipy and numba (the test suite), and these matrices are 4x4 or 6x6
+        inputs, targets = ((Q * v[..., None, :]).sum(dim=-1) for v in (inputs, targets))
+        return self.norm.encode_inputs(inputs.reshape(x.shape)), self.norm.encode_targets(targets[:, :, 0])
