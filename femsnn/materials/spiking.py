@@ -219,7 +219,8 @@ class SpikingMaterial(Material):
         # d (standardised inputs) / d strain, exact because the inputs are linear in the strain
         unit_inputs = strain_step_inputs(np.eye(n), np.zeros(n), self.increments)
         self._input_jacobian = (unit_inputs / norm.input_std).T  # (n_inputs, n)
-        self.rotations, self._frames = _rotation_frames(rotations, self.stress_state)
+        self._frames = _rotation_frames(rotations, self.stress_state)
+        self.rotations = rotations
         copies = () if self.rotations == 1 else (self.rotations,)
         state_spec = {k: (*copies, *shape) for k, shape in self.net.state_spec.items()}
         self._history_spec = {"strain": (n,), "stress": (n,), **state_spec}
@@ -482,14 +483,13 @@ def trained_elastic_stiffness(artifact: Artifact, size: int) -> np.ndarray | Non
     return elastic_stiffness(material["E"], material.get("nu", 0.0), size)
 
 
-def _rotation_frames(rotations: int, stress_state: StressState) -> tuple[int, np.ndarray]:
-    """K and the (K, n, n) Mandel maps into the frames turned about z by pi k / K; MaterialInputError if unusable."""
+def _rotation_frames(rotations: int, stress_state: StressState) -> np.ndarray:
+    """The (K, n, n) Mandel maps into the frames turned about z by pi k / K; MaterialInputError if K is unusable."""
     if isinstance(rotations, bool) or not isinstance(rotations, int) or rotations < 1:
         raise MaterialInputError(f"rotations must be a positive number of frames, got {rotations!r}")
     if rotations > 1 and stress_state is StressState.UNIAXIAL_STRESS:
         raise MaterialInputError("rotations > 1 turns the strain about z: a uniaxial-stress model has no such frames")
-    angles = np.pi * np.arange(rotations) / rotations
-    return rotations, mandel_rotation(rotation_about_z(angles), stress_state.size)
+    return mandel_rotation(rotation_about_z(np.pi * np.arange(rotations) / rotations), stress_state.size)
 
 
 def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:

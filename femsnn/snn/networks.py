@@ -7,7 +7,7 @@ artefacts can store it next to the ``state_dict``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Literal, get_args
 
 import torch
@@ -331,12 +331,8 @@ class EnsembleRegressor(Regressor):
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """One time step of every member; y is the mean of their outputs."""
         check_step_input(x, state, self.n_inputs, self._state_spec)
-        outputs, new_state = [], {}
-        for i, member in enumerate(self.members):
-            y, member_state = member.step(x, substate(state, f"member{i}"))
-            outputs.append(y)
-            new_state.update(prefixed(member_state, f"member{i}"))
-        return torch.stack(outputs).mean(dim=0), new_state
+        y, new_state, _ = self._each_member(lambda member, s: member.step(x, s), state)
+        return y, new_state
 
     def forward(self, x: Tensor, state: State | None = None) -> Tensor:
         """Whole sequences: the mean of the members' forward passes."""
@@ -349,13 +345,8 @@ class EnsembleRegressor(Regressor):
             raise ValueError(f"input must have shape (B, T >= 1, {self.n_inputs}), got {tuple(x.shape)}")
         state = self.init_state(x.shape[0], x.device, x.dtype) if state is None else state
         check_step_input(x[:, 0], state, self.n_inputs, self._state_spec)
-        outputs, new_state, spikes = [], {}, {}
-        for i, member in enumerate(self.members):
-            y, member_state, member_spikes = member.sequence(x, substate(state, f"member{i}"))
-            outputs.append(y)
-            new_state.update(prefixed(member_state, f"member{i}"))
-            spikes.update(prefixed(member_spikes, f"member{i}"))
-        return torch.stack(outputs).mean(dim=0), new_state, spikes
+        y, new_state, spikes = self._each_member(lambda member, s: member.sequence(x, s), state)
+        return y, new_state, {k: v for i, (member_spikes,) in enumerate(spikes) for k, v in prefixed(member_spikes, f"member{i}").items()}
 
     def spikes(self, state: State) -> dict[str, Tensor]:
         """Per-layer spikes of every member, ``member{i}.layer{j}``: (B, n_j)."""
@@ -369,13 +360,19 @@ class EnsembleRegressor(Regressor):
     def step_with_input_jacobian(self, x: Tensor, state: State) -> tuple[Tensor, State, Tensor]:
         """Inference step and the exact d y / d x: the mean of the members' (one spiking layer each; else ValueError)."""
         check_step_input(x, state, self.n_inputs, self._state_spec)
-        outputs, jacobians, new_state = [], [], {}
+        y, new_state, jacobians = self._each_member(lambda member, s: member.step_with_input_jacobian(x, s), state)
+        return y, new_state, torch.stack([jacobian for (jacobian,) in jacobians]).mean(dim=0)
+
+    def _each_member(self, call: Callable, state: State) -> tuple[Tensor, State, list[tuple]]:
+        """call(member, its state) -> (y, new state, *extra) for every member: the mean y, the members' new states
+        under ``member{i}.``, and each member's extras in order."""
+        outputs, new_state, extras = [], {}, []
         for i, member in enumerate(self.members):
-            y, member_state, jacobian = member.step_with_input_jacobian(x, substate(state, f"member{i}"))
+            y, member_state, *extra = call(member, substate(state, f"member{i}"))
             outputs.append(y)
-            jacobians.append(jacobian)
             new_state.update(prefixed(member_state, f"member{i}"))
-        return torch.stack(outputs).mean(dim=0), new_state, torch.stack(jacobians).mean(dim=0)
+            extras.append(tuple(extra))
+        return torch.stack(outputs).mean(dim=0), new_state, extras
 
 
 class SpikingRegressorSpec(Strict):
