@@ -32,7 +32,7 @@ demo: venv
 	$(VENV)/bin/femsnn simulate examples/cylinder/reference.toml
 	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 
-# reproduce the shipped surrogates from the repository configs: harvest FE paths, train both (from scratch),
+# reproduce the shipped surrogates from the repository configs: harvest FE paths, train all three (from scratch),
 # ship the models, evaluate them on the harvest's test programs, on the cylinder and on the cyclic plate
 SURROGATE_RUN := runs/surrogate
 surrogate: venv
@@ -45,6 +45,10 @@ surrogate: venv
 	$(VENV)/bin/femsnn train examples/surrogate/train_cyclic.toml --restart
 	cp $(SURROGATE_RUN)/train_cyclic/model.pt femsnn/models/cylinder_j2_plane_strain_cyclic.pt
 	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain_cyclic.pt $(SURROGATE_RUN)/harvest/dataset.npz --out $(SURROGATE_RUN)/evaluate_cyclic
+	$(VENV)/bin/femsnn harvest examples/surrogate/harvest_large_steps.toml
+	$(VENV)/bin/femsnn train examples/surrogate/train_trial.toml --restart
+	cp $(SURROGATE_RUN)/train_trial/model.pt femsnn/models/cylinder_j2_plane_strain_trial.pt
+	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain_trial.pt $(SURROGATE_RUN)/harvest_large_steps/dataset.npz --out $(SURROGATE_RUN)/evaluate_trial
 	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 	$(VENV)/bin/femsnn compare examples/plate_cyclic/compare.toml
 

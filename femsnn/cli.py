@@ -109,6 +109,10 @@ def evaluate(
         _fail(exc)
     typer.echo(f"{folder}/metrics.json: code metric {metrics['code_all']:.3e} all / {metrics['code_last']:.3e} last, "
                f"RMSE {metrics['rmse_mpa_all']:.3g} MPa")
+    branch = metrics["branch_step_rmse_mpa"]
+    for where, label in (("all", "all steps"), ("large", "the 10 % largest steps")) if branch is not None else ():
+        typer.echo(f"RMSE part-way along {label}, from the state at the step's start (what Newton asks): "
+                   + ", ".join(f"{float(f):.0%} {v:.3g} MPa" for f, v in branch[where].items()))
 
 
 

@@ -152,6 +152,21 @@ def parse_material_config(data: Mapping, base_dir: Path | None = None) -> Materi
     return parse_config(dict(data), types[kind], source="material", base_dir=base_dir)
 
 
+#: the class names Material.describe() records, with the config schema that builds each again
+_DESCRIBED = {"J2Plasticity": J2Config, "UniaxialPlasticity": UniaxialConfig, "LinearElastic": ElasticConfig}
+
+
+def config_from_description(description: Mapping) -> dict:
+    """The config section (a dict with ``type``) of a material from its :meth:`Material.describe` record, e.g. the
+    material a dataset's meta names; ConfigError for a material that cannot be rebuilt from its record."""
+    schema = _DESCRIBED.get(description.get("type"))
+    if schema is None:
+        raise ConfigError(f"material {description.get('type')!r} cannot be rebuilt from its description; "
+                          f"these can: {', '.join(_DESCRIBED)}")
+    kind = schema.model_fields["type"].default
+    return {"type": kind, **{k: description[k] for k in schema.model_fields if k != "type" and k in description}}
+
+
 def make_material(config: MaterialConfig | Mapping, stress_state: str | StressState) -> Material:
     """Build the material a config describes, for the given stress state (a dict is validated first)."""
     if isinstance(config, Mapping):

@@ -102,6 +102,7 @@ from torch import Tensor
 from femsnn.mandel import StressState, mandel_rotation, rotation_about_z
 from femsnn.materials.base import History, Material, MaterialInputError, MaterialResponse
 from femsnn.materials.elastic import elastic_stiffness
+from femsnn.materials.registry import config_from_description
 from femsnn.materials.tangents import (
     MIN_STIFFNESS_RATIO,
     TANGENT_STRATEGIES,
@@ -456,9 +457,8 @@ class SpikingMaterial(Material):
                 "the model file records no data generator and no J2 material to probe its stress with; pass "
                 "strain_paths (or give the FE solver a numeric stress_tolerance in MPa)"
             )
-        constants = {k: material[k] for k in ("E", "nu", "sigma_y", "H_iso", "H_kin")}
         return {"generator": "j2_random_walk", "stress_state": self.artifact.stress_state,
-                "material": {"type": "j2", **constants}, "increments": self.increments}
+                "material": config_from_description(material), "increments": self.increments}
 
 
 def check_conventions(artifact: Artifact, units: str) -> None:

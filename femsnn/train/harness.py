@@ -8,11 +8,12 @@ schedule (stepped per optimiser step), truncated BPTT (the state is carried over
 gradients are cut and the optimiser steps every ``truncation`` steps), gradient-norm clipping,
 extra weight on the last step's MSE (the stress an FE step keeps; the paper's "last step" metric),
 activity regularisation of spiking networks (weight * mean over layers of (rate - target)^2, rates
-from the surrogate spikes), paths turned into random frames (``augment = "rotations"``,
-femsnn.train.augment), early stopping on the validation MSE, float32/float64, cpu/cuda. A network
-with a skip connection (``skip = true`` in its spec) starts with it fitted by least squares
-(:func:`fit_skip`) or set to the data material's elastic stiffness (:func:`elastic_skip`), optionally
-kept fixed, so training only adds the nonlinear part.
+from the surrogate spikes), branch steps part-way along a step from the state at its start
+(``trial_weight``, femsnn.train.trial: the strains a Newton solve asks about), paths turned into
+random frames (``augment = "rotations"``, femsnn.train.augment), early stopping on the validation
+MSE, float32/float64, cpu/cuda. A network with a skip connection (``skip = true`` in its spec)
+starts with it fitted by least squares (:func:`fit_skip`) or set to the data material's elastic
+stiffness (:func:`elastic_skip`), optionally kept fixed, so training only adds the nonlinear part.
 
 A checkpoint (model, best model, optimiser, schedule, shuffling RNG, history) is written atomically
 (temporary file, then rename) after every epoch; ``train`` resumes from it, so a killed run that is
@@ -35,7 +36,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 import tqdm
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from femsnn.config import Strict
 from femsnn.materials.elastic import elastic_stiffness
@@ -44,6 +45,7 @@ from femsnn.snn.base import Regressor, State
 from femsnn.train.augment import PathRotations
 from femsnn.train.data import Dataset
 from femsnn.train.normalisation import Normalisation
+from femsnn.train.trial import TrialSteps
 
 CHECKPOINT_FORMAT = "femsnn-checkpoint"
 
@@ -71,6 +73,9 @@ class TrainingSettings(Strict):
     spike_rate_weight: NonNegativeFloat = 0.0  # loss += weight * mean over layers of (rate - target)^2
     spike_rate_target: Annotated[float, Field(ge=0, le=1)] = 0.0
     augment: Literal["none", "rotations"] = "none"  # rotations: each training path in a random frame (isotropic data)
+    trial_weight: NonNegativeFloat = 0.0  # loss += weight * MSE of branch steps part-way along a step (femsnn.train.trial)
+    trial_points: Count = 4  # branch steps per path and batch, all from one random step t
+    trial_reach: PositiveFloat = 1.25  # a branch step goes a = reach u^2, u ~ U(0, 1), of the way along the step
     patience: Count | None = None  # early stopping: epochs without a better validation MSE
     normalisation: Literal["component", "scalar"] = "component"
     skip_init: Literal["least_squares", "elastic"] = "least_squares"  # start of a skip connection (fit_skip / elastic_skip)
@@ -81,6 +86,13 @@ class TrainingSettings(Strict):
     threads: Count | None = None  # torch intra-op threads (None: FEMSNN_TORCH_THREADS or torch's default)
     eval_batch_size: Count = 1024  # paths per forward pass in validation and prediction
     progress: bool = True  # tqdm bar over epochs
+
+    @model_validator(mode="after")
+    def _trial_steps_alone(self) -> TrainingSettings:
+        if self.trial_weight > 0 and (self.truncation is not None or self.spike_rate_weight > 0):
+            raise ValueError("trial_weight > 0 trains whole paths without activity regularisation: "
+                             "leave truncation and spike_rate_weight unset")
+        return self
 
 
 @dataclass
@@ -142,7 +154,8 @@ def train(
     if skip is not None:
         skip.requires_grad_(settings.skip_trainable)
     augment = PathRotations(norm, data.meta) if settings.augment == "rotations" else None
-    loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1], augment=augment)
+    trial = TrialSteps(train_part, norm, settings.trial_reach, settings.trial_points) if settings.trial_weight > 0 else None
+    loop = _Loop(net, settings, n_paths=x_train.shape[0], n_steps=x_train.shape[1], augment=augment, trial=trial)
     path = Path(checkpoint) if checkpoint is not None else None
     fingerprint = _fingerprint(net, settings, data, with_weights=warm)
     if path is not None and path.exists():
@@ -174,9 +187,15 @@ class _Loop:
     """Mutable training state: optimiser, schedule, shuffling generator, best model, history."""
 
     def __init__(
-        self, net: Regressor, settings: TrainingSettings, n_paths: int, n_steps: int, augment: PathRotations | None = None
+        self,
+        net: Regressor,
+        settings: TrainingSettings,
+        n_paths: int,
+        n_steps: int,
+        augment: PathRotations | None = None,
+        trial: TrialSteps | None = None,
     ) -> None:
-        self.net, self.settings, self.augment = net, settings, augment
+        self.net, self.settings, self.augment, self.trial = net, settings, augment, trial
         self.optimizer = torch.optim.AdamW(
             net.parameters(), lr=settings.learning_rate, betas=settings.betas, weight_decay=settings.weight_decay
         )
@@ -187,6 +206,7 @@ class _Loop:
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.epoch, self.best_epoch, self.bad_epochs = 0, 0, 0
         self.best_loss, self.elapsed, self.stopped_early = math.inf, 0.0, False
+        self.trial_loss = math.nan  # mean standardised MSE of the last epoch's branch steps
         self.best_model = copy.deepcopy(net.state_dict())
         self.history: list[dict] = []
 
@@ -194,28 +214,48 @@ class _Loop:
         """One pass over the shuffled training paths; returns the mean standardised MSE."""
         self.net.train()
         order = torch.randperm(x.shape[0], generator=self.generator).to(x.device)
-        total = 0.0
+        total, trial_total = 0.0, 0.0
+        n_steps = x.shape[1]
         for lo in range(0, x.shape[0], self.settings.batch_size):
             idx = order[lo : lo + self.settings.batch_size]
             xb, yb = x[idx], y[idx]
+            branch = None
+            if self.trial is not None:  # branch steps ride along as extra steps, so augmentation turns them too
+                t, bx, by = self.trial.draw(idx, self.generator, xb)
+                xb, yb = torch.cat([xb, bx], dim=1), torch.cat([yb, by], dim=1)
             if self.augment is not None:
                 xb, yb = self.augment(xb, yb, self.generator)
-            total += self._batch(xb, yb) * len(idx)
+            if self.trial is not None:
+                branch = (t, xb[:, n_steps:], yb[:, n_steps:])
+                xb, yb = xb[:, :n_steps], yb[:, :n_steps]
+            mse, trial_mse = self._batch(xb, yb, branch)
+            total, trial_total = total + mse * len(idx), trial_total + trial_mse * len(idx)
+        self.trial_loss = trial_total / x.shape[0] if self.trial is not None else math.nan
         return total / x.shape[0]
 
-    def _batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """Optimiser steps on one batch (one per truncation window); returns its path-averaged MSE."""
+    def _batch(
+        self, x: torch.Tensor, y: torch.Tensor, branch: tuple[int, torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[float, float]:
+        """Optimiser steps on one batch (one per truncation window); returns its path-averaged MSE and the MSE of
+        its branch steps (NaN without): branch = (t, inputs, targets) of steps from the state before step t."""
         s = self.settings
         state = None
-        mse_sum = 0.0
+        mse_sum, trial_mse = 0.0, math.nan
         want_spikes = s.spike_rate_weight > 0
         for chunk in self.chunks:
-            if len(self.chunks) == 1 and not want_spikes:
+            if branch is not None:
+                pred, branch_pred = branch_rollout(self.net, x, *branch[:2])
+                rates = {}
+            elif len(self.chunks) == 1 and not want_spikes:
                 pred, rates = self.net(x), {}
             else:
                 state = self.net.init_state(x.shape[0]) if state is None else {k: v.detach() for k, v in state.items()}
                 pred, state, rates = rollout(self.net, x[:, chunk], state, want_spikes)
             loss = stress_loss(pred, y[:, chunk], s, ends_path=chunk.stop == y.shape[1])
+            if branch is not None:
+                trial_term = torch.nn.functional.mse_loss(branch_pred, branch[2])
+                loss = loss + s.trial_weight * trial_term
+                trial_mse = trial_term.item()
             if want_spikes:
                 loss = loss + s.spike_rate_weight * torch.stack([(r - s.spike_rate_target) ** 2 for r in rates.values()]).mean()
             self.optimizer.zero_grad(set_to_none=True)
@@ -226,7 +266,7 @@ class _Loop:
             if self.scheduler is not None:
                 self.scheduler.step()
             mse_sum += torch.nn.functional.mse_loss(pred.detach(), y[:, chunk]).item() * (chunk.stop - chunk.start)
-        return mse_sum / self.chunks[-1].stop
+        return mse_sum / self.chunks[-1].stop, trial_mse
 
     def finish_epoch(self, train_loss: float, val: dict) -> dict:
         """Record the epoch, keep the best model, update early stopping; returns the record."""
@@ -245,6 +285,7 @@ class _Loop:
             "val_code_all": val["code_all"],
             "val_code_last": val["code_last"],
             "val_spike_rates": val["spike_rates"],
+            **({"train_trial_loss": self.trial_loss} if self.trial is not None else {}),
             "learning_rate": self.optimizer.param_groups[0]["lr"],
             "time_s": self.elapsed,
         }
@@ -354,6 +395,20 @@ def rollout(
             for name, spikes in net.spikes(state).items():
                 sums[name] = sums.get(name, 0.0) + spikes.mean()
     return torch.stack(outputs, dim=1), state, {k: v / x.shape[1] for k, v in sums.items()}
+
+
+def branch_rollout(net: Regressor, x: torch.Tensor, t: int, branch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs (B, T, n_out) of whole paths x from rest, and of the branch inputs (B, m, n_in) each stepped from
+    its path's state before step t (B, m, n_out)."""
+    state = net.init_state(x.shape[0])
+    head = x[:, :0, :0].new_zeros(x.shape[0], 0, net.n_outputs)
+    if t > 0:
+        head, state, _ = rollout(net, x[:, :t], state)
+    n_paths, m = branch.shape[:2]
+    repeated = {k: v.repeat_interleave(m, dim=0) for k, v in state.items()}
+    branch_out, _ = net.step(branch.reshape(n_paths * m, -1), repeated)
+    tail, _, _ = rollout(net, x[:, t:], state)
+    return torch.cat([head, tail], dim=1), branch_out.reshape(n_paths, m, -1)
 
 
 @torch.no_grad()

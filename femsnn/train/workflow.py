@@ -37,6 +37,7 @@ from femsnn.train.harness import TrainingResult, predict, train
 from femsnn.train.metrics import per_path_errors, stress_metrics
 from femsnn.train.normalisation import Normalisation
 from femsnn.train.plots import plot_learning_curve, plot_path_errors, plot_stress_paths
+from femsnn.train.trial import TrialSteps, branch_step_errors
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
     net, artifact, data = load_model_and_data(model_path, data_path)
     result = evaluate_split(net, artifact.normalisation, data, split, features=artifact.input_features)
     metrics = {"model": str(model_path), "data": str(data_path), "split": split, "paths": int((data.split == split).sum()), **result["metrics"]}
+    try:  # the stress part-way along each step, from the state at its start (femsnn.train.trial)
+        steps = TrialSteps(data.part(split), artifact.normalisation, features=artifact.input_features)
+        metrics["branch_step_rmse_mpa"] = branch_step_errors(net, steps)
+    except ValueError as exc:  # data that is not its material's answer to its strains, or inputs other than strain
+        metrics["branch_step_rmse_mpa"], metrics["branch_step_note"] = None, str(exc)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "metrics.json", metrics)

@@ -137,7 +137,7 @@ def test_bad_input_fails_before_any_work(tmp_path, model, case):
 def test_examples_are_valid_configs(path):
     config = load_config(path, CompareConfig)
     assert config.output.directory == (path.parent / tomllib.loads(path.read_text())["output"]["directory"]).resolve()
-    shipped = {"cylinder": "cylinder_j2_plane_strain.pt", "plate_cyclic": "cylinder_j2_plane_strain_cyclic.pt"}
+    shipped = {"cylinder": "cylinder_j2_plane_strain_trial.pt", "plate_cyclic": "cylinder_j2_plane_strain_cyclic.pt"}
     assert config.spiking.model.resolve() == (path.parents[2] / "femsnn" / "models" / shipped[path.parent.name]).resolve()
     assert config.spiking.model.is_file()
     assert config.simulation("spiking").output.directory == config.output.directory / "spiking"

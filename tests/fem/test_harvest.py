@@ -11,7 +11,7 @@ from mpi4py import MPI
 from typer.testing import CliRunner
 
 from femsnn.cli import app
-from femsnn.config import ConfigError
+from femsnn.config import ConfigError, load_config
 from femsnn.fem.harvest import FamilySection, HarvestConfig, plan_programs, run_harvest
 from femsnn.materials import drive, elastic_stiffness, make_material
 from femsnn.train.artifact import load_model
@@ -192,6 +192,16 @@ def test_bad_configs_fail_before_any_work(tmp_path, change, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         run_harvest(config, MPI.COMM_SELF)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_large_step_harvest_is_the_shipped_one_plus_one_family():
+    surrogate = Path(__file__).resolve().parents[2] / "examples" / "surrogate"
+    base, large = (load_config(surrogate / f"{name}.toml", HarvestConfig) for name in ("harvest", "harvest_large_steps"))
+    assert large.family[:-1] == base.family and large.family[-1].name == "large-steps-near-limit-medium"
+    assert large.model_dump(exclude={"family", "output"}) == base.model_dump(exclude={"family", "output"})
+    assert large.output.directory != base.output.directory
+    plans = [plan_programs(config) for config in (base, large)]
+    assert all(np.array_equal(a.factors, b.factors) for a, b in zip(*plans, strict=False))  # the same load programs
 
 
 def test_cli_reports_a_bad_config_without_a_traceback(tmp_path):

@@ -14,6 +14,7 @@ from femsnn.materials import (
     MaterialConfig,
     MaterialInputError,
     UniaxialPlasticity,
+    config_from_description,
     make_material,
     material_types,
     parse_material_config,
@@ -40,6 +41,13 @@ def test_make_material_builds_the_described_material(section, state, cls):
     for key, value in section.items():
         if key != "type":
             assert description[key] == value
+    rebuilt = make_material(config_from_description(description), state)  # e.g. from a dataset's meta
+    assert rebuilt.describe() == material.describe()
+
+
+def test_a_material_without_a_description_schema_cannot_be_rebuilt():
+    with pytest.raises(ConfigError, match="'SpikingMaterial' cannot be rebuilt from its description; these can: J2Plasticity"):
+        config_from_description({"type": "SpikingMaterial", "model": "m.pt"})
 
 
 def test_make_material_accepts_a_parsed_config():

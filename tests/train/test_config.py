@@ -86,3 +86,12 @@ def test_the_isotropic_surrogate_config_differs_from_the_shipped_one_only_by_aug
     assert isotropic.training.augment == "rotations" and shipped.training.augment == "none"
     assert isotropic.training.model_dump(exclude={"augment"}) == shipped.training.model_dump(exclude={"augment"})
     assert isotropic.model == shipped.model and isotropic.data == shipped.data
+
+
+def test_the_trial_step_surrogate_config_is_the_cyclic_one_with_augmentation_and_trial_steps():
+    cyclic, trial = (load_train_config(REPOSITORY / "examples" / "surrogate" / f"{n}.toml") for n in ("train_cyclic", "train_trial"))
+    changed = {"augment", "trial_weight", "trial_points"}
+    assert trial.training.augment == "rotations" and trial.training.trial_weight > 0 and cyclic.training.trial_weight == 0
+    assert trial.training.model_dump(exclude=changed) == cyclic.training.model_dump(exclude=changed)
+    assert trial.model == cyclic.model and trial.data.mix == cyclic.data.mix
+    assert trial.data.file.parent.name == "harvest_large_steps"

@@ -44,7 +44,9 @@ def test_training_lowers_the_validation_loss(tiny_data, tiny_net):
     assert set(result.history[0]["val_spike_rates"]) == {"layer0", "layer1"}
 
 
-@pytest.mark.parametrize("options", [{}, {"schedule": "onecycle", "truncation": 5, "clip_grad_norm": 1.0}])
+@pytest.mark.parametrize(
+    "options", [{}, {"schedule": "onecycle", "truncation": 5, "clip_grad_norm": 1.0}, {"schedule": "onecycle", "trial_weight": 1.0}]
+)
 def test_kill_and_resume_ends_as_an_uninterrupted_run(tmp_path, tiny_data, tiny_net, options):
     settings = TrainingSettings(epochs=3, **FAST, **options)
     reference = train(copy.deepcopy(tiny_net), tiny_data, settings, checkpoint=tmp_path / "a.pt")

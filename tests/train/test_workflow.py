@@ -91,6 +91,9 @@ def test_train_then_evaluate_writes_artefact_metrics_and_plots(trained, tmp_path
     assert evaluated["code_all"] == pytest.approx(metrics["test"]["code_all"], rel=1e-12)
     assert evaluated["paths"] == 8
     assert (tmp_path / "ev" / "paths.png").is_file() and (tmp_path / "ev" / "path_errors.png").is_file()
+    branch = evaluated["branch_step_rmse_mpa"]  # at the full step: the paths' own error
+    assert branch["all"]["1"] == pytest.approx(evaluated["rmse_mpa_all"], rel=1e-5) and set(branch["large"]) == set(branch["all"])
+    assert "what Newton asks" in result.output
 
 
 @pytest.mark.slow
