@@ -251,10 +251,14 @@ def strain_step_inputs(strain: np.ndarray, previous_strain: np.ndarray, incremen
     return np.concatenate([strain, np.asarray(strain) - previous_strain], axis=-1)
 
 
+def previous_strain(strain: np.ndarray) -> np.ndarray:
+    """The strain before each step of whole paths (P, T, n): zero (rest) before step 0."""
+    return np.concatenate([np.zeros_like(strain[:, :1]), strain[:, :-1]], axis=1)
+
+
 def strain_inputs(strain: np.ndarray, increments: bool) -> np.ndarray:
     """Network inputs of whole paths (P, T, n); the strain before step 0 is zero (rest)."""
-    previous = np.concatenate([np.zeros_like(strain[:, :1]), strain[:, :-1]], axis=1)
-    return strain_step_inputs(strain, previous, increments)
+    return strain_step_inputs(strain, previous_strain(strain), increments)
 
 
 def hold_to_length(data: Dataset, steps: int) -> Dataset:

@@ -17,7 +17,7 @@ import torch
 
 from femsnn.materials import config_from_description, drive, make_material
 from femsnn.snn.base import Regressor
-from femsnn.train.data import STRAIN_FEATURES, Dataset, strain_step_inputs
+from femsnn.train.data import STRAIN_FEATURES, Dataset, previous_strain, strain_inputs, strain_step_inputs
 from femsnn.train.normalisation import Normalisation
 
 #: largest difference between the data's stress and the replayed material's, relative to the largest stress,
@@ -55,7 +55,7 @@ class TrialSteps:
         # history before step t, t = 0 .. T-1: rest, then the replayed history after steps 0 .. T-2
         self.history = {k: np.concatenate([rest[k][:, None], v[:, :-1]], axis=1) for k, v in replay.history.items()}
         self.strain = strain
-        self.previous = np.concatenate([np.zeros_like(strain[:, :1]), strain[:, :-1]], axis=1)
+        self.previous = previous_strain(strain)
         self.increments, self.reach, self.points, self.norm = len(features) == 2, reach, points, normalisation
 
     def draw(self, paths: torch.Tensor, generator: torch.Generator, like: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
@@ -95,7 +95,7 @@ def branch_step_errors(
     n_paths, n_steps = steps.strain.shape[:2]
     everyone, m = np.arange(n_paths), len(fractions)
     at = np.broadcast_to(np.asarray(fractions, dtype=np.float64)[None, :, None], (n_paths, m, 1))
-    inputs = steps.norm.encode_inputs(strain_step_inputs(steps.strain, steps.previous, steps.increments))
+    inputs = steps.norm.encode_inputs(strain_inputs(steps.strain, steps.increments))
     increments = np.linalg.norm(steps.strain - steps.previous, axis=-1)
     large = increments >= np.quantile(increments, 1.0 - LARGE_STEP_SHARE)  # (P, T)
     state = net.init_state(n_paths)
