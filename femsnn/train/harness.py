@@ -45,7 +45,7 @@ from femsnn.snn.base import Regressor, State
 from femsnn.train.augment import PathRotations
 from femsnn.train.data import Dataset
 from femsnn.train.normalisation import Normalisation
-from femsnn.train.trial import TrialSteps
+from femsnn.train.trial import TrialSteps, step_branches
 
 CHECKPOINT_FORMAT = "femsnn-checkpoint"
 
@@ -404,11 +404,9 @@ def branch_rollout(net: Regressor, x: torch.Tensor, t: int, branch: torch.Tensor
     head = x[:, :0, :0].new_zeros(x.shape[0], 0, net.n_outputs)
     if t > 0:
         head, state, _ = rollout(net, x[:, :t], state)
-    n_paths, m = branch.shape[:2]
-    repeated = {k: v.repeat_interleave(m, dim=0) for k, v in state.items()}
-    branch_out, _ = net.step(branch.reshape(n_paths * m, -1), repeated)
+    branch_out = step_branches(net, state, branch)
     tail, _, _ = rollout(net, x[:, t:], state)
-    return torch.cat([head, tail], dim=1), branch_out.reshape(n_paths, m, -1)
+    return torch.cat([head, tail], dim=1), branch_out
 
 
 @torch.no_grad()

@@ -77,6 +77,14 @@ class TrialSteps:
         return self.norm.encode_inputs(inputs), self.norm.encode_targets(stress)
 
 
+def step_branches(net: Regressor, state: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+    """Outputs (B, m, n_out) of m branch inputs per path (B, m, n_in), each stepped from its path's state (B, ...)."""
+    n_paths, m = inputs.shape[:2]
+    repeated = {k: v.repeat_interleave(m, dim=0) for k, v in state.items()}
+    out, _ = net.step(inputs.reshape(n_paths * m, -1), repeated)
+    return out.reshape(n_paths, m, -1)
+
+
 #: fractions of a step at which femsnn evaluate reports the branch-step error
 EVALUATED_FRACTIONS = (0.05, 0.25, 0.5, 1.0)
 #: share of the steps, those with the largest strain increments, reported on their own (the steps past a limit load)
@@ -102,9 +110,8 @@ def branch_step_errors(
     squared = np.zeros((n_paths, n_steps, m))
     for t in range(n_steps):
         x, y = steps.branch(everyone, t, at)
-        repeated = {k: v.repeat_interleave(m, dim=0) for k, v in state.items()}
-        out, _ = net.step(torch.as_tensor(x.reshape(n_paths * m, -1), dtype=p.dtype, device=p.device), repeated)
-        error = steps.norm.decode_targets(out.double().cpu().numpy().reshape(y.shape)) - steps.norm.decode_targets(y)
+        out = step_branches(net, state, torch.as_tensor(x, dtype=p.dtype, device=p.device))
+        error = steps.norm.decode_targets(out.double().cpu().numpy()) - steps.norm.decode_targets(y)
         squared[:, t] = np.square(error).sum(axis=2)
         _, state = net.step(torch.as_tensor(inputs[:, t], dtype=p.dtype, device=p.device), state)
     rms = {"all": np.sqrt(squared.mean(axis=(0, 1))), "large": np.sqrt(squared[large].mean(axis=0))}
