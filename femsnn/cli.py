@@ -111,8 +111,9 @@ def evaluate(
                f"RMSE {metrics['rmse_mpa_all']:.3g} MPa")
     branch = metrics["branch_step_rmse_mpa"]
     for where, label in (("all", "all steps"), ("large", "the 10 % largest steps")) if branch is not None else ():
-        typer.echo(f"RMSE part-way along {label}, from the state at the step's start (what Newton asks): "
-                   + ", ".join(f"{float(f):.0%} {v:.3g} MPa" for f, v in branch[where].items()))
+        for key, what in ((where, f"RMSE part-way along {label}, from the state at the step's start (what Newton asks)"),
+                          (f"{where}_change", "  RMSE of the stress change from the step's start (the slope Newton sees)")):
+            typer.echo(f"{what}: " + ", ".join(f"{float(f):.0%} {v:.3g} MPa" for f, v in branch[key].items()))
 
 
 

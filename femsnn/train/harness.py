@@ -9,7 +9,8 @@ gradients are cut and the optimiser steps every ``truncation`` steps), gradient-
 extra weight on the last step's MSE (the stress an FE step keeps; the paper's "last step" metric),
 activity regularisation of spiking networks (weight * mean over layers of (rate - target)^2, rates
 from the surrogate spikes), branch steps part-way along a step from the state at its start
-(``trial_weight``, femsnn.train.trial: the strains a Newton solve asks about), paths turned into
+(``trial_weight``, femsnn.train.trial: the strains a Newton solve asks about; ``trial_increment_weight``: their
+stress change from the step's start, the slope Newton sees), paths turned into
 random frames (``augment = "rotations"``, femsnn.train.augment), early stopping on the validation
 MSE, float32/float64, cpu/cuda. A network with a skip connection (``skip = true`` in its spec)
 starts with it fitted by least squares (:func:`fit_skip`) or set to the data material's elastic
@@ -76,6 +77,7 @@ class TrainingSettings(Strict):
     trial_weight: NonNegativeFloat = 0.0  # loss += weight * MSE of branch steps part-way along a step (femsnn.train.trial)
     trial_points: Count = 4  # branch steps per path and batch, all from one random step t
     trial_reach: PositiveFloat = 1.25  # a branch step goes a = reach u^2, u ~ U(0, 1), of the way along the step
+    trial_increment_weight: NonNegativeFloat = 0.0  # loss += weight * MSE of the branch steps' stress change from step t - 1
     patience: Count | None = None  # early stopping: epochs without a better validation MSE
     normalisation: Literal["component", "scalar"] = "component"
     skip_init: Literal["least_squares", "elastic"] = "least_squares"  # start of a skip connection (fit_skip / elastic_skip)
@@ -92,6 +94,8 @@ class TrainingSettings(Strict):
         if self.trial_weight > 0 and (self.truncation is not None or self.spike_rate_weight > 0):
             raise ValueError("trial_weight > 0 trains whole paths without activity regularisation: "
                              "leave truncation and spike_rate_weight unset")
+        if self.trial_increment_weight > 0 and self.trial_weight == 0:
+            raise ValueError("trial_increment_weight weighs the branch steps of trial_weight: set trial_weight > 0")
         return self
 
 
@@ -256,6 +260,8 @@ class _Loop:
                 trial_term = torch.nn.functional.mse_loss(branch_pred, branch[2])
                 loss = loss + s.trial_weight * trial_term
                 trial_mse = trial_term.item()
+                if s.trial_increment_weight > 0:
+                    loss = loss + s.trial_increment_weight * branch_change_loss(pred, y, branch[0], branch_pred, branch[2])
             if want_spikes:
                 loss = loss + s.spike_rate_weight * torch.stack([(r - s.spike_rate_target) ** 2 for r in rates.values()]).mean()
             self.optimizer.zero_grad(set_to_none=True)
@@ -377,6 +383,18 @@ def stress_loss(prediction: torch.Tensor, target: torch.Tensor, settings: Traini
     if settings.increment_weight > 0 and prediction.shape[1] > 1:
         loss = loss + settings.increment_weight * torch.nn.functional.mse_loss(prediction.diff(dim=1), target.diff(dim=1))
     return loss
+
+
+def branch_change_loss(
+    prediction: torch.Tensor, target: torch.Tensor, t: int, branch_prediction: torch.Tensor, branch_target: torch.Tensor
+) -> torch.Tensor:
+    """MSE of the branch steps' stress change from their path's stress after step t - 1 (network against label): the
+    slope a Newton solve sees from the committed state, free of the error the network already had there. From rest
+    (t = 0) both start at zero stress, so the term is the branch steps' own MSE."""
+    if t == 0:
+        return torch.nn.functional.mse_loss(branch_prediction, branch_target)
+    committed_prediction, committed_target = prediction[:, t - 1 : t], target[:, t - 1 : t]
+    return torch.nn.functional.mse_loss(branch_prediction - committed_prediction, branch_target - committed_target)
 
 
 def rollout(

@@ -54,7 +54,7 @@ class TrialSteps:
         rest = self.material.initial_history(strain.shape[0])
         # history before step t, t = 0 .. T-1: rest, then the replayed history after steps 0 .. T-2
         self.history = {k: np.concatenate([rest[k][:, None], v[:, :-1]], axis=1) for k, v in replay.history.items()}
-        self.strain = strain
+        self.strain, self.targets = strain, targets
         self.previous = previous_strain(strain)
         self.increments, self.reach, self.points, self.norm = len(features) == 2, reach, points, normalisation
 
@@ -85,8 +85,8 @@ def step_branches(net: Regressor, state: dict[str, torch.Tensor], inputs: torch.
     return out.reshape(n_paths, m, -1)
 
 
-#: fractions of a step at which femsnn evaluate reports the branch-step error
-EVALUATED_FRACTIONS = (0.05, 0.25, 0.5, 1.0)
+#: fractions of a step at which femsnn evaluate reports the branch-step error (0: a step without strain change)
+EVALUATED_FRACTIONS = (0.0, 0.05, 0.25, 0.5, 1.0)
 #: share of the steps, those with the largest strain increments, reported on their own (the steps past a limit load)
 LARGE_STEP_SHARE = 0.1
 
@@ -97,8 +97,10 @@ def branch_step_errors(
 ) -> dict[str, dict[str, float]]:
     """RMS of the stress error's norm (MPa, as femsnn.train.metrics) at each fraction of a step, stepped from the
     network's state before the step: how well it answers the trial strains of a Newton solve. Over every step of
-    steps' paths ("all") and over the LARGE_STEP_SHARE of them with the largest strain increments ("large").
-    At fraction 1 "all" is the error of the paths themselves."""
+    steps' paths ("all") and over the LARGE_STEP_SHARE of them with the largest strain increments ("large"); and
+    the same for the error of the stress change from the path's stress before the step ("all_change",
+    "large_change": network against label, so the error the network already had there drops out; the slope Newton
+    sees). At fraction 1 "all" is the error of the paths themselves."""
     p = next(net.parameters())
     n_paths, n_steps = steps.strain.shape[:2]
     everyone, m = np.arange(n_paths), len(fractions)
@@ -107,12 +109,20 @@ def branch_step_errors(
     increments = np.linalg.norm(steps.strain - steps.previous, axis=-1)
     large = increments >= np.quantile(increments, 1.0 - LARGE_STEP_SHARE)  # (P, T)
     state = net.init_state(n_paths)
-    squared = np.zeros((n_paths, n_steps, m))
+    committed_error = np.zeros((n_paths, 1, steps.strain.shape[-1]))  # network minus label before the step: 0 at rest
+    squared, squared_change = np.zeros((n_paths, n_steps, m)), np.zeros((n_paths, n_steps, m))
     for t in range(n_steps):
         x, y = steps.branch(everyone, t, at)
         out = step_branches(net, state, torch.as_tensor(x, dtype=p.dtype, device=p.device))
         error = steps.norm.decode_targets(out.double().cpu().numpy()) - steps.norm.decode_targets(y)
         squared[:, t] = np.square(error).sum(axis=2)
-        _, state = net.step(torch.as_tensor(inputs[:, t], dtype=p.dtype, device=p.device), state)
-    rms = {"all": np.sqrt(squared.mean(axis=(0, 1))), "large": np.sqrt(squared[large].mean(axis=0))}
+        squared_change[:, t] = np.square(error - committed_error).sum(axis=2)
+        out, state = net.step(torch.as_tensor(inputs[:, t], dtype=p.dtype, device=p.device), state)
+        committed_error = (steps.norm.decode_targets(out.double().cpu().numpy()) - steps.targets[:, t])[:, None]
+    rms = {
+        "all": np.sqrt(squared.mean(axis=(0, 1))),
+        "large": np.sqrt(squared[large].mean(axis=0)),
+        "all_change": np.sqrt(squared_change.mean(axis=(0, 1))),
+        "large_change": np.sqrt(squared_change[large].mean(axis=0)),
+    }
     return {where: {f"{f:g}": float(v) for f, v in zip(fractions, values, strict=True)} for where, values in rms.items()}

@@ -9,7 +9,7 @@ import torch
 from femsnn.materials import drive, make_material
 from femsnn.snn.networks import SpikingRegressor
 from femsnn.train.data import Dataset, J2RandomWalkSettings, generate
-from femsnn.train.harness import TrainingSettings, branch_rollout, predict, train
+from femsnn.train.harness import TrainingSettings, branch_change_loss, branch_rollout, predict, train
 from femsnn.train.metrics import stress_metrics
 from femsnn.train.normalisation import Normalisation
 from femsnn.train.trial import TrialSteps, branch_step_errors
@@ -86,6 +86,26 @@ def test_training_with_trial_steps_is_reproducible_and_records_their_loss(walks)
     assert "train_trial_loss" not in plain.history[0]
 
 
+def test_branch_change_loss_compares_changes_from_the_committed_step():
+    prediction = torch.tensor([[[1.0], [5.0], [9.0]]])  # the network is 3 too high after step 1
+    target = torch.tensor([[[1.0], [2.0], [9.0]]])
+    branch_prediction, branch_target = torch.tensor([[[5.5], [7.0]]]), torch.tensor([[[2.0], [4.0]]])
+    # from step 1: changes 0.5, 2 against 0, 2; from rest (t = 0): the branch steps' own errors 3.5, 3
+    assert branch_change_loss(prediction, target, 2, branch_prediction, branch_target).item() == pytest.approx(0.125)
+    assert branch_change_loss(prediction, target, 0, branch_prediction, branch_target).item() == pytest.approx(10.625)
+
+
+def test_trial_increment_weight_changes_training_and_needs_trial_steps(walks):
+    torch.manual_seed(0)
+    net = SpikingRegressor(8, 4, "slstm", [8], population=4)
+    settings = TrainingSettings(epochs=1, batch_size=4, progress=False, threads=1, trial_weight=1.0)
+    plain, changes = (train(copy.deepcopy(net), walks, settings.model_copy(update={"trial_increment_weight": w})) for w in (0.0, 5.0))
+    weights = [torch.cat([p.flatten() for p in r.net.state_dict().values()]) for r in (plain, changes)]
+    assert not torch.allclose(*weights)
+    with pytest.raises(ValueError, match="set trial_weight > 0"):
+        TrainingSettings(trial_increment_weight=1.0)
+
+
 def test_trial_steps_with_truncation_or_activity_regularisation_are_refused():
     for other in ({"truncation": 5}, {"spike_rate_weight": 0.1}):
         with pytest.raises(ValueError, match="leave truncation and spike_rate_weight unset"):
@@ -102,3 +122,15 @@ def test_branch_step_errors_at_the_full_step_are_the_paths_own_and_part_way_diff
     assert errors["all"]["1"] == pytest.approx(paths_rmse, rel=1e-12)
     assert errors["all"]["0.25"] != pytest.approx(paths_rmse, rel=1e-3)
     assert set(errors["large"]) == {"0.25", "1"} and errors["large"]["1"] != errors["all"]["1"]
+    changes = branch_step_errors(net, TrialSteps(data, norm), fractions=(0.0,))["all_change"]["0"]
+    jumps = []  # by hand: the network's stress change over a step without strain change (J2's is 0)
+    with torch.no_grad():
+        x = torch.as_tensor(norm.encode_inputs(data.inputs))
+        state, before = net.init_state(x.shape[0]), np.zeros(data.targets[:, 0].shape)
+        for t in range(x.shape[1]):
+            start = data.strain[:, t - 1] if t else np.zeros_like(data.strain[:, 0])
+            still = torch.as_tensor(norm.encode_inputs(np.concatenate([start, np.zeros_like(start)], axis=1)))
+            jumps.append(norm.decode_targets(net.step(still, state)[0].numpy()) - before)
+            out, state = net.step(x[:, t], state)
+            before = norm.decode_targets(out.numpy())
+    assert changes == pytest.approx(np.sqrt(np.mean(np.square(jumps).sum(axis=-1))), rel=1e-10)

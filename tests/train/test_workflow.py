@@ -93,7 +93,8 @@ def test_train_then_evaluate_writes_artefact_metrics_and_plots(trained, tmp_path
     assert (tmp_path / "ev" / "paths.png").is_file() and (tmp_path / "ev" / "path_errors.png").is_file()
     branch = evaluated["branch_step_rmse_mpa"]  # at the full step: the paths' own error
     assert branch["all"]["1"] == pytest.approx(evaluated["rmse_mpa_all"], rel=1e-5) and set(branch["large"]) == set(branch["all"])
-    assert "what Newton asks" in result.output
+    assert "what Newton asks" in result.output and "the slope Newton sees" in result.output
+    assert set(branch["all_change"]) == set(branch["all"]) and branch["all_change"]["0"] > 0
 
 
 @pytest.mark.slow
