@@ -57,7 +57,7 @@ def compare(config: Path = typer.Argument(..., help="comparison TOML (problem, m
 
 
 @app.command()
-def harvest(config: Path = typer.Argument(..., help="harvest TOML (seed, material, [[family]] programs, sampling, output)")) -> None:
+def harvest(config: Path = typer.Argument(..., help="harvest TOML (seed, material, \\[\\[family]] programs, sampling, output)")) -> None:
     """Record strain and stress at sampled quadrature points of reference FE runs into a training dataset."""
     from mpi4py import MPI
 
@@ -116,13 +116,12 @@ def evaluate(
             typer.echo(f"{what}: " + ", ".join(f"{float(f):.0%} {v:.3g} MPa" for f, v in branch[key].items()))
 
 
-
 @app.command()
 def ensemble(
     models: list[Path] = typer.Argument(..., help="two or more spiking model files trained on the same data (e.g. other seeds)"),
     out: Path = typer.Option(..., "--out", help="the ensemble's model file"),
 ) -> None:
-    """Combine models into one whose stress is the mean of theirs (for evaluate, the spiking material, [warm_start])."""
+    """Combine models into one whose stress is the mean of theirs (for evaluate, the spiking material, \\[warm_start])."""
     from femsnn.train.artifact import combine_models, save_model
 
     try:
