@@ -358,6 +358,11 @@ def _ratio(numerator: float, denominator: float) -> float:
     return 0.0 if numerator == 0 else float("inf")
 
 
+def curve_error_scale(reference: np.ndarray) -> float:
+    """The curve error's denominator: the largest finite |response| of the reference run (0 if none)."""
+    return float(np.abs(reference[np.isfinite(reference)]).max(initial=0.0))
+
+
 #: the columns of a step row other than the material's diagnostics
 _OPEN_LOOP_KEYS = ("open_loop_stress_error", "open_loop_von_mises_bias")
 _STEP_KEYS = {
@@ -371,8 +376,7 @@ def _step_rows(
 ) -> list[dict]:
     """One row per load step of the program: both runs' responses, solves and seconds, and the errors."""
     per_run = {run: _per_step(results[run], program, response) for run in RUNS}
-    responses = np.array([v["response"] for v in per_run["reference"].values()], dtype=float)
-    scale = float(np.abs(responses[np.isfinite(responses)]).max(initial=0.0))
+    scale = curve_error_scale(np.array([v["response"] for v in per_run["reference"].values()], dtype=float))
     rows = []
     for step, factor in enumerate(program, start=1):
         ref, spk = per_run["reference"].get(step), per_run["spiking"].get(step)

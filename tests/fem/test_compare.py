@@ -14,7 +14,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from femsnn.config import ConfigError, load_config
-from femsnn.fem.compare import CompareConfig, run_comparison, run_comparison_from_file, step_stats
+from femsnn.fem.compare import CompareConfig, curve_error_scale, run_comparison, run_comparison_from_file, step_stats
 from femsnn.fem.simulate import run_simulation
 from tests.fem.helpers import CYLINDER_J2, Q_LIM, cylinder_config, tiny_spiking_model, to_toml
 
@@ -219,3 +219,9 @@ def test_step_statistics_skip_steps_without_the_column_or_a_finite_value():
     assert step_stats(rows, "spike_rate_layer0") == {"max": 0.4, "mean": pytest.approx(0.3), "steps": 2}
     assert step_stats(rows, "bias", magnitude=True) == {"max": 3.0, "mean": 2.0, "steps": 2}
     assert step_stats(rows, "missing") == {"max": None, "mean": None, "steps": 0}
+
+
+def test_curve_error_scale_is_the_largest_finite_reference_response():
+    """Steps a run did not reach (NaN) must not enter the curve error's denominator; a negative response counts by size."""
+    assert curve_error_scale(np.array([0.1, np.nan, -0.3, 0.2])) == 0.3
+    assert curve_error_scale(np.array([np.nan])) == 0.0
