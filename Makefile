@@ -10,7 +10,7 @@ export FEMSNN_TORCH_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: venv lava-venv demo surrogate test test-unit test-mpi test-lava bench clean
+.PHONY: venv lava-venv demo surrogate surrogate-wide test test-unit test-mpi test-lava bench clean
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
@@ -32,8 +32,9 @@ demo: venv
 	$(VENV)/bin/femsnn simulate examples/cylinder/reference.toml
 	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 
-# reproduce the shipped surrogates from the repository configs: harvest FE paths, train all three (from scratch),
-# ship the models, evaluate them on the harvest's test programs, on the cylinder and on the cyclic plate
+# reproduce the shipped surrogates from the repository configs: harvest FE paths, train the three CPU-trained ones
+# (from scratch), ship the models, evaluate them on the harvest's test programs, on the cylinder and on the cyclic
+# plate (the examples run the wide model: make surrogate-wide)
 SURROGATE_RUN := runs/surrogate
 surrogate: venv
 	$(VENV)/bin/femsnn harvest examples/surrogate/harvest.toml
@@ -49,6 +50,14 @@ surrogate: venv
 	$(VENV)/bin/femsnn train examples/surrogate/train_trial.toml --restart
 	cp $(SURROGATE_RUN)/train_trial/model.pt femsnn/models/cylinder_j2_plane_strain_trial.pt
 	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain_trial.pt $(SURROGATE_RUN)/harvest_large_steps/dataset.npz --out $(SURROGATE_RUN)/evaluate_trial
+
+# the examples' surrogate, trained on a CUDA GPU (examples/surrogate/train_wide.toml: an H100 and torch 2.11 gave the
+# shipped weights; about 4.5 min there), then both example comparisons with it
+surrogate-wide: venv
+	$(VENV)/bin/femsnn harvest examples/surrogate/harvest_wide.toml
+	$(VENV)/bin/femsnn train examples/surrogate/train_wide.toml --restart
+	cp $(SURROGATE_RUN)/train_wide/model.pt femsnn/models/cylinder_j2_plane_strain_wide.pt
+	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain_wide.pt $(SURROGATE_RUN)/harvest_wide/dataset.npz --out $(SURROGATE_RUN)/evaluate_wide
 	$(VENV)/bin/femsnn compare examples/cylinder/compare.toml
 	$(VENV)/bin/femsnn compare examples/plate_cyclic/compare.toml
 

@@ -137,7 +137,7 @@ def test_bad_input_fails_before_any_work(tmp_path, model, case):
 def test_examples_are_valid_configs(path):
     config = load_config(path, CompareConfig)
     assert config.output.directory == (path.parent / tomllib.loads(path.read_text())["output"]["directory"]).resolve()
-    shipped = {"cylinder": "cylinder_j2_plane_strain_trial.pt", "plate_cyclic": "cylinder_j2_plane_strain_cyclic.pt"}
+    shipped = {"cylinder": "cylinder_j2_plane_strain_wide.pt", "plate_cyclic": "cylinder_j2_plane_strain_wide.pt"}
     assert config.spiking.model.resolve() == (path.parents[2] / "femsnn" / "models" / shipped[path.parent.name]).resolve()
     assert config.spiking.model.is_file()
     assert config.simulation("spiking").output.directory == config.output.directory / "spiking"
@@ -146,7 +146,7 @@ def test_examples_are_valid_configs(path):
 @pytest.mark.slow
 def test_shipped_surrogate_completes_the_cylinder_program(tmp_path):
     """The example's settings (bounded tangent, Newton cap) on the coarse mesh: every load step converges, also
-    past q_lim where the network needs tens of iterations, and the curve follows J2 up to 0.99 q_lim."""
+    past q_lim where the network needs tens of iterations, and the curve is within issue 4's 2 % at every step."""
     config = load_config(EXAMPLES[[p.parent.name for p in EXAMPLES].index("cylinder")], CompareConfig)
     config = config.model_copy(update={
         "mesh": config.mesh.model_copy(update={"size": "coarse"}),
@@ -156,7 +156,7 @@ def test_shipped_surrogate_completes_the_cylinder_program(tmp_path):
     assert result.completed, result.summary["errors"]
     steps = result.summary["steps"]
     assert len(steps) == 19 and all(s["converged_spiking"] for s in steps)
-    assert max(s["curve_error"] for s in steps if s["load_factor"] < 1.0) < 0.01
+    assert max(s["curve_error"] for s in steps) < 0.02
 
 
 def test_command_line_reports_bad_configs_without_a_traceback(tmp_path, model):

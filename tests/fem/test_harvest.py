@@ -237,3 +237,12 @@ def test_two_ranks_harvest_the_same_dataset_as_one(tmp_path):
     assert parallel.dataset is None if comm.rank else parallel.dataset is not None
     assert checks.pop("points") and checks.pop("split") and checks.pop("mpi size")
     assert all(error < 1e-10 for error in checks.values()), checks
+
+
+def test_the_wide_harvest_is_the_large_step_one_with_twice_the_programs():
+    surrogate = Path(__file__).resolve().parents[2] / "examples" / "surrogate"
+    large, wide = (load_config(surrogate / f"{name}.toml", HarvestConfig) for name in ("harvest_large_steps", "harvest_wide"))
+    assert [f.programs * 2 for f in large.family] == [f.programs for f in wide.family]
+    assert [f.model_dump(exclude={"programs"}) for f in large.family] == [f.model_dump(exclude={"programs"}) for f in wide.family]
+    assert wide.seed != large.seed and wide.output.directory != large.output.directory
+    assert wide.model_dump(exclude={"family", "output", "seed"}) == large.model_dump(exclude={"family", "output", "seed"})

@@ -95,3 +95,12 @@ def test_the_trial_step_surrogate_config_is_the_cyclic_one_with_augmentation_and
     assert trial.training.model_dump(exclude=changed) == cyclic.training.model_dump(exclude=changed)
     assert trial.model == cyclic.model and trial.data.mix == cyclic.data.mix
     assert trial.data.file.parent.name == "harvest_large_steps"
+
+
+def test_the_wide_surrogate_config_is_the_trial_one_wider_on_the_wide_harvest():
+    trial, wide = (load_train_config(REPOSITORY / "examples" / "surrogate" / f"{n}.toml") for n in ("train_trial", "train_wide"))
+    changed = {"epochs", "trial_increment_weight", "device", "seed"}
+    assert (wide.training.epochs, wide.training.trial_increment_weight, wide.training.device) == (200, 10.0, "cuda")
+    assert wide.training.model_dump(exclude=changed) == trial.training.model_dump(exclude=changed)
+    assert wide.model["hidden"] == [256] and {**wide.model, "hidden": trial.model["hidden"]} == trial.model
+    assert wide.data.mix == trial.data.mix and wide.data.file.parent.name == "harvest_wide"
