@@ -52,7 +52,7 @@ surrogate: venv
 	$(VENV)/bin/femsnn evaluate femsnn/models/cylinder_j2_plane_strain_trial.pt $(SURROGATE_RUN)/harvest_large_steps/dataset.npz --out $(SURROGATE_RUN)/evaluate_trial
 
 # the examples' surrogate, trained on a CUDA GPU (examples/surrogate/train_wide.toml: an H100 and torch 2.11 gave the
-# shipped weights; about 4.5 min there), then both example comparisons with it
+# shipped weights; 5.5 min there), then both example comparisons with it
 surrogate-wide: venv
 	$(VENV)/bin/femsnn harvest examples/surrogate/harvest_wide.toml
 	$(VENV)/bin/femsnn train examples/surrogate/train_wide.toml --restart
