@@ -10,21 +10,31 @@ export FEMSNN_TORCH_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
+# pip install ($(1): python, $(2): arguments), tried up to 5 times: torch's CUDA wheels are GBs and a download that
+# breaks off (seen in CI) should not fail the set-up; pip's cache keeps the wheels that did arrive
+PIP_RETRY_WAIT ?= 30
+define pip_install
+( for attempt in 1 2 3 4 5; do $(1) -m pip install -q $(2) && exit 0; \
+    test $$attempt = 5 || { echo "pip install failed (attempt $$attempt of 5); retrying in $(PIP_RETRY_WAIT) s" >&2; \
+    sleep $(PIP_RETRY_WAIT); }; done; exit 1 )
+endef
+
 .PHONY: venv lava-venv demo surrogate surrogate-wide test test-unit test-mpi test-lava bench clean
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "error: Python 3.12 not found (set PYTHON312=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(call pip_install,$(PY),--upgrade pip)
+	$(call pip_install,$(PY),--resume-retries 20 -e '.[test]')
 	@touch $@
 
 lava-venv: $(LAVA_VENV)/.stamp
 $(LAVA_VENV)/.stamp: femsnn/loihi/requirements-lava.txt
 	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found (set PYTHON310=...)"; exit 1; }
 	@test -x $(LAVA_VENV)/bin/python || $(PYTHON310) -m venv $(LAVA_VENV)
-	$(LAVA_VENV)/bin/python -m pip install -q -r femsnn/loihi/requirements-lava.txt
+	$(call pip_install,$(LAVA_VENV)/bin/python,--upgrade pip)
+	$(call pip_install,$(LAVA_VENV)/bin/python,--resume-retries 20 -r femsnn/loihi/requirements-lava.txt)
 	@touch $@
 
 # the thick-walled cylinder with the J2 reference, then reference and shipped spiking surrogate side by side (CPU, minutes)
