@@ -11,7 +11,7 @@ export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
 # pip install ($(1): python, $(2): arguments), tried up to 5 times: torch's CUDA wheels are GBs and a download that
-# breaks off (seen in CI) should not fail the set-up; pip's cache keeps the wheels that did arrive
+# breaks off (seen in CI) should not fail the set-up
 PIP_RETRY_WAIT ?= 30
 define pip_install
 ( for attempt in 1 2 3 4 5; do $(1) -m pip install -q $(2) && exit 0; \
