@@ -35,11 +35,10 @@ def configured(spiking: dict, directory: Path, size: str | float, spiking_solver
     """The example comparison with [spiking] keys replaced (model, rotations, tangent), another mesh size, spiking
     solver keys and folder; no fields or plots."""
     config = load_config(EXAMPLE, CompareConfig)
-    spiking = config.spiking.model_copy(update=spiking)
     output = config.output.model_copy(update={"directory": directory, "fields": False, "plot": False, "progress": False})
     return config.model_copy(
         update={
-            "spiking": spiking,
+            "spiking": config.spiking.model_copy(update=spiking),
             "output": output,
             "spiking_solver": {**config.spiking_solver, **(spiking_solver or {})},
             "mesh": config.mesh.model_copy(update={"size": size}),
